@@ -71,7 +71,9 @@ void xor_with_scrypt(uint8_t* data, size_t len, const std::string& passphrase, c
 
 }  // namespace
 
-SecretKey::SecretKey() : sk_(static_cast<uint8_t*>(sodium_malloc(64))) {
+SecretKey::SecretKey() {
+  if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialise");  // idempotent
+  sk_ = static_cast<uint8_t*>(sodium_malloc(64));
   if (sk_ == nullptr) throw std::bad_alloc();
   sodium_memzero(sk_, 64);
 }

@@ -89,7 +89,10 @@ std::string component_file_name(const Component& c) {
     std::string base = basename_of(c.install["path"].get<std::string>());
     if (check_member_name(base).ok() && !base.empty()) return base;
   }
-  return "payload";
+  const std::string& mt = c.blob->media_type;
+  if (mt.rfind("application/vnd.debian.binary-package", 0) == 0) return c.name + ".deb";
+  if (mt.rfind("application/x-rpm", 0) == 0) return c.name + ".rpm";
+  return c.name;
 }
 
 bool looks_like_json_object(std::string_view block) {
