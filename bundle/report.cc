@@ -151,7 +151,7 @@ std::string diff_text(const BundleDiff& d, const Manifest& o, const Manifest& n)
   out += std::to_string(d.added.size()) + " added, " + std::to_string(d.removed.size()) + " removed, " +
          std::to_string(d.changed.size()) + " changed, " + std::to_string(d.unchanged) + " unchanged\n";
   out += "a delta bundle needs " + human_bytes(d.delta_bytes) + " in " + std::to_string(d.delta_files) +
-         " files (the full bundle: " + human_bytes(d.new_bytes) + ")\n";
+         " files (the new bundle's members: " + human_bytes(d.new_bytes) + ")\n";
   return out;
 }
 

@@ -112,6 +112,7 @@ Status check_image_closure(const Manifest& m, const std::map<std::string, std::s
   for (const auto& c : m.components) {
     if (c.type != "oci-image") continue;
     std::set<std::string> reached;
+    bool partial = false;  // part of the graph lives in a delta's base
     std::vector<Descriptor> todo = {*c.descriptor};
     while (!todo.empty()) {
       Descriptor d = todo.back();
@@ -120,7 +121,10 @@ Status check_image_closure(const Manifest& m, const std::map<std::string, std::s
       if (!is_index_media_type(d.media_type) && !is_manifest_media_type(d.media_type)) continue;
       auto it = json_blobs.find(d.digest);
       if (it == json_blobs.end()) {
-        if (m.base && !m.find_file(blob_path(d.digest))) continue;  // lives in the base bundle
+        if (m.base && !m.find_file(blob_path(d.digest))) {
+          partial = true;  // lives in the base bundle
+          continue;
+        }
         return make_error(Errc::kIntegrity, "image '" + c.name + "': manifest " + d.digest + " could not be read");
       }
       auto children = oci_children(it->second, d.media_type, "image '" + c.name + "' " + d.digest);
@@ -142,7 +146,7 @@ Status check_image_closure(const Manifest& m, const std::map<std::string, std::s
       }
     }
     for (const auto& d : declared) {
-      if (!reached.count(d)) {
+      if (!partial && !reached.count(d)) {
         return make_error(Errc::kIntegrity, "image '" + c.name + "': lists " + d + ", which no manifest of the image references");
       }
     }
@@ -170,6 +174,132 @@ Result<std::string> check_freshness(const Manifest& m, int64_t now, bool allow_e
   }
   return warning;
 }
+
+namespace {
+
+// What the member pass learns besides pass/fail: small JSON documents for the OCI closure check
+// and the first bytes of zstd blobs, both looked at only after their digests matched.
+struct StreamState {
+  std::map<std::string, std::string> json_blobs;  // digest -> bytes
+  std::map<std::string, std::string> zstd_heads;  // member -> first bytes
+  uint64_t json_total = 0;
+  uint64_t members = 0;
+  uint64_t bytes = 0;
+};
+
+// Every member after the head: listed, once, with the listed size (checked before any data is
+// read), then the listed digest. Members in `wanted` are copied into staging as they are hashed.
+Status stream_members(TarReader& tar, std::optional<MemberHeader> member, const Manifest& m, Staging* staging,
+                      const std::set<std::string>& wanted, Progress& prog, StreamState& st) {
+  std::set<std::string> compressed;
+  for (const auto& c : m.components) {
+    if (c.content) compressed.insert(blob_path(c.blob->digest));
+  }
+  std::set<std::string> seen;
+  while (member) {
+    const std::string& name = member->name;
+    if (name == kManifestName || name.rfind("bundle.json.", 0) == 0) {
+      return make_error(Errc::kIntegrity, "member '" + name + "': " +
+                                              (name == kManifestName ? "duplicate member" : "signature after the payload members"));
+    }
+    const FileEntry* f = m.find_file(name);
+    if (!f) {
+      return make_error(Errc::kIntegrity, "unexpected member '" + name + "' (not listed in bundle.json)");
+    }
+    if (!seen.insert(name).second) return make_error(Errc::kIntegrity, "duplicate member '" + name + "'");
+    if (member->size != f->size) {
+      return make_error(Errc::kIntegrity, "member '" + name + "': tar header says " + std::to_string(member->size) +
+                                              " bytes, bundle.json says " + std::to_string(f->size));
+    }
+    UniqueFd out;
+    if (staging && wanted.count(name)) {
+      TRY_ASSIGN(out, staging->create_file(name, 0644));
+    }
+    const bool keep_json = f->size <= kMaxJsonBlob && name.rfind("blobs/", 0) == 0;
+    bool keep = false;
+    std::string kept;
+    std::string zhead;
+    Sha256 hash;
+    uint64_t got = 0;
+    for (;;) {
+      TRY_ASSIGN(std::string_view block, tar.read_block());
+      if (block.empty()) break;
+      hash.update(block.data(), block.size());
+      if (out.valid()) TRY_STATUS(write_all(out.get(), block.data(), block.size(), staging->path() + "/" + name));
+      if (got == 0) keep = keep_json && looks_like_json_object(block);
+      if (keep) kept.append(block);
+      if (zhead.size() < 32 && compressed.count(name)) zhead.append(block.substr(0, 32 - zhead.size()));
+      got += block.size();
+      prog.add(block.size());
+    }
+    if (got != f->size) return make_error(Errc::kIntegrity, "member '" + name + "': truncated");
+    std::string digest = hash.finish_digest();
+    if (digest != f->digest) {
+      return make_error(Errc::kIntegrity, "member '" + name + "': sha256 mismatch (bundle.json says " + f->digest +
+                                              ", content is " + digest + ")");
+    }
+    if (!kept.empty()) {
+      st.json_total += kept.size();
+      if (st.json_total > kMaxJsonTotal) return make_error(Errc::kLimit, "more than 64 MiB of manifest documents");
+      st.json_blobs[f->digest] = std::move(kept);
+    }
+    if (!zhead.empty()) st.zstd_heads[name] = std::move(zhead);
+    ++st.members;
+    st.bytes += got;
+    TRY_ASSIGN(member, tar.next());
+  }
+  for (const auto& f : m.files) {
+    if (!seen.count(f.path)) {
+      return make_error(Errc::kIntegrity, "missing member '" + f.path + "' (listed in bundle.json)");
+    }
+  }
+  return {};
+}
+
+// Blob paths that components need (all, or one component's) but the delta does not carry.
+std::set<std::string> blobs_from_base(const Manifest& m, const Component* only) {
+  std::set<std::string> out;
+  for (const auto& c : m.components) {
+    if (only && only != &c) continue;
+    for (const auto& d : c.blob_digests()) {
+      if (!m.find_file(blob_path(d))) out.insert(blob_path(d));
+    }
+  }
+  return out;
+}
+
+// A delta's omitted blobs come from its base, which is verified in full with the same keys;
+// only the blobs the delta needs are copied. Its own expiry does not matter: the delta's
+// signed manifest names every digest taken from it.
+Status extract_from_base(const VerifyOptions& opts, const Manifest& delta, const Component* only, Staging& staging) {
+  const std::string& path = opts.base_path;
+  auto fail = [&](const Error& e) { return e.wrap("--base " + path); };
+  auto tar = TarReader::open(path);
+  if (!tar.ok()) return fail(tar.error());
+  auto head = read_head(**tar);
+  if (!head.ok()) return fail(head.error());
+  if (head->manifest_digest != delta.base->manifest) {
+    return make_error(Errc::kIntegrity, "--base " + path + " is not the base of this delta (its bundle.json is " +
+                                            head->manifest_digest + ", the delta names " + delta.base->manifest + ")");
+  }
+  auto sigs = check_signatures(*head, opts.keys, opts.threshold);
+  if (!sigs.ok()) return fail(sigs.error());
+  auto base = parse_manifest(head->manifest_bytes);
+  if (!base.ok()) return fail(base.error());
+  std::set<std::string> wanted = blobs_from_base(delta, only);
+  Progress prog("extract base", 0, opts.progress);
+  StreamState st;
+  auto streamed = stream_members(**tar, head->pending, *base, &staging, wanted, prog, st);
+  if (!streamed.ok()) return fail(streamed.error());
+  for (const auto& p : wanted) {
+    if (!path_exists(staging.path() + "/" + p)) {
+      return make_error(Errc::kIntegrity, "--base " + path + " lacks " + p + ", which the delta needs");
+    }
+  }
+  return {};
+}
+
+}  // namespace
 
 Result<VerifyResult> verify_bundle(const std::string& path, const VerifyOptions& opts) {
   const bool extracting = !opts.extract_to.empty();
@@ -230,86 +360,25 @@ Result<VerifyResult> verify_bundle(const std::string& path, const VerifyOptions&
   }
 
   // 3. Every member: listed, once, with the listed size, then the listed digest.
-  std::map<std::string, std::string> json_blobs;  // small JSON blobs kept for the closure check
-  std::map<std::string, std::string> zstd_heads;  // first bytes of blobs we compressed
-  std::set<std::string> compressed;
-  for (const auto& c : m.components) {
-    if (c.content) compressed.insert(blob_path(c.blob->digest));
-  }
-  uint64_t json_total = 0;
-  std::set<std::string> seen;
   uint64_t total = 0;
   for (const auto& f : m.files) total += f.size;
   Progress prog(extracting ? "extract" : "verify", total, opts.progress);
-  std::optional<MemberHeader> member = head.pending;
-  while (member) {
-    const std::string& name = member->name;
-    if (name == kManifestName || name.rfind("bundle.json.", 0) == 0) {
-      return make_error(Errc::kIntegrity, "member '" + name + "': " +
-                                              (name == kManifestName ? "duplicate member" : "signature after the payload members"));
-    }
-    const FileEntry* f = m.find_file(name);
-    if (!f) {
-      return make_error(Errc::kIntegrity, "unexpected member '" + name + "' (not listed in bundle.json)");
-    }
-    if (!seen.insert(name).second) return make_error(Errc::kIntegrity, "duplicate member '" + name + "'");
-    if (member->size != f->size) {
-      return make_error(Errc::kIntegrity, "member '" + name + "': tar header says " + std::to_string(member->size) +
-                                              " bytes, bundle.json says " + std::to_string(f->size));
-    }
-    UniqueFd out;
-    if (extracting && wanted.count(name)) {
-      TRY_ASSIGN(out, staging.create_file(name, 0644));
-    }
-    const bool keep_json = f->size <= kMaxJsonBlob && name.rfind("blobs/", 0) == 0;
-    bool keep = false;
-    std::string kept;
-    std::string zhead;
-    Sha256 hash;
-    uint64_t got = 0;
-    for (;;) {
-      TRY_ASSIGN(std::string_view block, tar->read_block());
-      if (block.empty()) break;
-      hash.update(block.data(), block.size());
-      if (out.valid()) TRY_STATUS(write_all(out.get(), block.data(), block.size(), staging.path() + "/" + name));
-      if (got == 0) keep = keep_json && looks_like_json_object(block);
-      if (keep) kept.append(block);
-      if (zhead.size() < 32 && compressed.count(name)) zhead.append(block.substr(0, 32 - zhead.size()));
-      got += block.size();
-      prog.add(block.size());
-    }
-    if (got != f->size) return make_error(Errc::kIntegrity, "member '" + name + "': truncated");
-    std::string digest = hash.finish_digest();
-    if (digest != f->digest) {
-      return make_error(Errc::kIntegrity, "member '" + name + "': sha256 mismatch (bundle.json says " + f->digest +
-                                              ", content is " + digest + ")");
-    }
-    if (!kept.empty()) {
-      json_total += kept.size();
-      if (json_total > kMaxJsonTotal) return make_error(Errc::kLimit, "more than 64 MiB of manifest documents");
-      json_blobs[f->digest] = std::move(kept);
-    }
-    if (!zhead.empty()) zstd_heads[name] = std::move(zhead);
-    ++result.members;
-    result.bytes += got;
-    TRY_ASSIGN(member, tar->next());
-  }
+  StreamState st;
+  TRY_STATUS(stream_members(*tar, head.pending, m, extracting ? &staging : nullptr, wanted, prog, st));
   prog.finish();
-  for (const auto& f : m.files) {
-    if (!seen.count(f.path)) {
-      return make_error(Errc::kIntegrity, "missing member '" + f.path + "' (listed in bundle.json)");
-    }
-  }
+  result.members = st.members;
+  result.bytes = st.bytes;
 
   // 4. Authenticated now: the OCI graph and the zstd frame headers may be looked at.
-  TRY_STATUS(check_image_closure(m, json_blobs));
+  TRY_STATUS(check_image_closure(m, st.json_blobs));
   for (const auto& c : m.components) {
     if (!c.content) continue;
     std::string bp = blob_path(c.blob->digest);
     if (!m.find_file(bp)) continue;  // in the base of a delta
-    TRY_STATUS(check_frame_header(zstd_heads[bp], c.content->size, "component '" + c.name + "'"));
+    TRY_STATUS(check_frame_header(st.zstd_heads[bp], c.content->size, "component '" + c.name + "'"));
   }
   if (!extracting) return result;
+  if (m.base) TRY_STATUS(extract_from_base(opts, m, only, staging));
 
   // 5. File components come out decompressed and checked against their content digest.
   for (const auto& c : m.components) {

@@ -252,6 +252,7 @@ void register_bundle(CLI::App& app, Context& ctx) {
   extract->add_option("--pub", ea->pubs, "Trusted public key (repeat for several)")->required();
   extract->add_option("--threshold", ea->threshold, "Signatures by distinct trusted keys required (default 1)");
   extract->add_option("--only", ea->only, "Extract one component (with the OCI layout files it needs)");
+  extract->add_option("--base", ea->base, "For a delta bundle: the base bundle that supplies the omitted blobs");
   extract->add_flag("--allow-expired", ea->allow_expired, "Accept an expired bundle or an implausible clock (logged)");
   add_common(extract, *ea);
   set_callback(extract, ea, ctx, [&ctx](const VerifyArgs& a) { return run_verify(a, ctx, true); });
