@@ -326,7 +326,7 @@ Result<VerifyResult> verify_bundle(const std::string& path, const VerifyOptions&
   const Component* only = nullptr;
   if (!opts.only.empty()) {
     only = m.find_component(opts.only);
-    if (!only) return make_error(Errc::kNotFound, "no component named '" + opts.only + "' in the bundle");
+    if (!only) return make_error(Errc::kInvalidArgument, "no component named '" + opts.only + "' in the bundle");
   }
   if (extracting && m.base && opts.base_path.empty()) {
     return make_error(Errc::kInvalidArgument, "bundle is a delta on " + m.base->name + " v" +
