@@ -86,7 +86,13 @@ Result<SignatureCheck> check_signatures(const BundleHead& head, const std::vecto
   SignatureCheck check;
   std::set<std::string> valid_keys;  // distinct public keys, not key ids (ids can collide)
   for (const auto& s : head.signatures) {
-    TRY_ASSIGN(Signature sig, parse_signature(s.text, s.member));
+    auto parsed = parse_signature(s.text, s.member);
+    if (!parsed.ok()) {  // a malformed signature inside a bundle is a rejected bundle, not bad usage
+      Error e = parsed.error();
+      if (e.code == Errc::kParse) e.code = Errc::kSignature;
+      return e;
+    }
+    const Signature& sig = *parsed;
     Signer signer{key_id_hex(sig.key_id), s.member, sig.trusted_comment, false};
     if (s.member != "bundle.json." + signer.key_id + ".minisig") {
       return make_error(Errc::kSignature, "member '" + s.member + "': holds a signature by key " + signer.key_id +

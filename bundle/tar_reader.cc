@@ -83,7 +83,7 @@ Result<std::unique_ptr<TarReader>> TarReader::open(const std::string& path) {
   archive_read_support_format_tar(r->a_);  // tar only: no other formats, no filters
   if (archive_read_open(r->a_, r.get(), nullptr, &TarReader::read_callback, nullptr) != ARCHIVE_OK) {
     if (r->has_read_error_) return r->read_error_;
-    return make_error(Errc::kParse, path + ": not a tar archive: " + archive_error_string(r->a_));
+    return make_error(Errc::kIntegrity, path + ": not a tar archive: " + archive_error_string(r->a_));
   }
   return r;
 }
@@ -124,7 +124,7 @@ Result<std::optional<MemberHeader>> TarReader::next() {
     if (has_read_error_) return read_error_;
     if (rc != ARCHIVE_OK) {
       const char* why = archive_error_string(a_);
-      return make_error(Errc::kParse, std::string("corrupt tar stream after member '") + current_ +
+      return make_error(Errc::kIntegrity, std::string("corrupt tar stream after member '") + current_ +
                                           "': " + (why ? why : "unknown error"));
     }
     const char* name_c = archive_entry_pathname(e);

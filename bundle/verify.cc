@@ -314,7 +314,13 @@ Result<VerifyResult> verify_bundle(const std::string& path, const VerifyOptions&
   result.manifest_digest = head.manifest_digest;
 
   // 2. Now the manifest may be parsed and cross-checked.
-  TRY_ASSIGN(result.manifest, parse_manifest(head.manifest_bytes));
+  auto parsed = parse_manifest(head.manifest_bytes);
+  if (!parsed.ok()) {  // signed but malformed: the bundle is rejected (exit 1), not a usage error
+    Error e = parsed.error();
+    if (e.code == Errc::kParse) e.code = Errc::kIntegrity;
+    return e;
+  }
+  result.manifest = std::move(parsed).value();
   const Manifest& m = result.manifest;
   TRY_STATUS(check_signer_comments(sigs.signers, m));
   if (!m.bundle.min_verifier.empty() && compare_versions(AIRLOCK_VERSION, m.bundle.min_verifier) < 0) {
