@@ -1,12 +1,17 @@
-// Bundle creation. Each payload is read once to hash it (and compress it when that pays off);
-// OCI blobs, whose digests the layout already names, are hashed while being copied instead.
+// Bundle creation. Each payload is read once to hash it, or to compress and hash it; payloads
+// stored as they are (OCI blobs, already-compressed files) are hashed on a second thread while
+// the main thread compresses, then copied into the tar with a check that they did not change.
 #include "bundle/create.h"
 
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <optional>
 #include <set>
+#include <thread>
 
 #include "bundle/head.h"
 #include "bundle/oci_layout.h"
@@ -40,27 +45,100 @@ std::string default_media_type(const ComponentSpec& c, std::string_view head) {
   return "application/vnd.airlock.file.v1";
 }
 
-Status add_file(Manifest& m, std::map<std::string, BlobSource>& blobs, const std::string& digest,
-                uint64_t size, BlobSource src) {
-  std::string path = blob_path(digest);
-  if (blobs.count(path)) return {};  // shared with another component: stored once
-  blobs[path] = std::move(src);
-  m.files.push_back({path, size, digest});
-  return {};
+Result<FileIdentity> identity_of(int fd, const std::string& path) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return sys_error("stat " + path);
+  return FileIdentity{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino),
+                      static_cast<uint64_t>(st.st_size),
+                      static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
 }
 
-Result<Component> plan_file_component(const ComponentSpec& c, const CreateOptions& opts, Manifest& m,
-                                      std::map<std::string, BlobSource>& blobs, size_t index) {
-  Component comp;
-  comp.type = c.type;
-  comp.name = c.name;
-  comp.version = c.version;
-  comp.install = c.install;
-  if (c.type == "service-binary" && !comp.install.contains("mode")) comp.install["mode"] = "0755";
-  TRY_ASSIGN(std::string head, read_head_bytes(c.source, 64));
-  std::string media_type = default_media_type(c, head);
-  bool compress = c.compress == "always" || (c.compress == "auto" && !looks_compressed(head));
-  if (compress) {
+// A payload stored as it is: hashed on the hasher thread while the main thread compresses.
+struct HashJob {
+  std::string path;
+  std::string expected;  // OCI blobs: the digest the layout names; empty: compute it
+  std::string where;     // for errors
+  std::string digest;
+  uint64_t size = 0;
+  FileIdentity identity;
+  std::optional<Error> error;
+};
+
+void run_hash_job(HashJob& job) {
+  auto fd = open_read(job.path);
+  if (!fd.ok()) {
+    job.error = fd.error();
+    return;
+  }
+  ::posix_fadvise(fd->get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+  auto id = identity_of(fd->get(), job.path);
+  if (!id.ok()) {
+    job.error = id.error();
+    return;
+  }
+  job.identity = *id;
+  Sha256 hash;
+  std::vector<char> buf(1 << 20);
+  for (;;) {
+    ssize_t n = ::read(fd->get(), buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      job.error = sys_error("read " + job.path);
+      return;
+    }
+    if (n == 0) break;
+    hash.update(buf.data(), static_cast<size_t>(n));
+    job.size += static_cast<uint64_t>(n);
+  }
+  job.digest = hash.finish_digest();
+  if (job.size != id->size) job.error = make_error(Errc::kIo, job.path + ": changed size while being hashed");
+}
+
+// What planning collects before the blobs are final.
+struct Planner {
+  const CreateOptions& opts;
+  BundlePlan& plan;
+  std::vector<HashJob> hash_jobs;
+  std::vector<std::pair<size_t, size_t>> raw_components;  // component index -> hash job index
+
+  void add_hash_job(const std::string& path, const std::string& expected, const ComponentSpec& c) {
+    HashJob job;
+    job.path = path;
+    job.expected = expected;
+    job.where = c.where + ": component '" + c.name + "'";
+    hash_jobs.push_back(std::move(job));
+  }
+
+  Status add_blob(const std::string& digest, uint64_t size, BlobSource src) {
+    std::string path = blob_path(digest);
+    if (plan.blobs.count(path)) return {};  // shared with another component: stored once
+    plan.blobs[path] = std::move(src);
+    plan.manifest.files.push_back({path, size, digest});
+    return {};
+  }
+
+  Result<bool> should_compress(const ComponentSpec& c) {
+    auto head = read_head_bytes(c.source, 64);
+    if (!head.ok()) return head.error().wrap(c.where + ": component '" + c.name + "'");
+    return c.compress == "always" || (c.compress == "auto" && !looks_compressed(*head));
+  }
+
+  Result<Component> file_component(const ComponentSpec& c, size_t index, bool compress) {
+    Component comp;
+    comp.type = c.type;
+    comp.name = c.name;
+    comp.version = c.version;
+    comp.install = c.install;
+    if (c.type == "service-binary" && !comp.install.contains("mode")) comp.install["mode"] = "0755";
+    auto head = read_head_bytes(c.source, 64);
+    if (!head.ok()) return head.error().wrap(c.where + ": component '" + c.name + "'");
+    std::string media_type = default_media_type(c, *head);
+    if (!compress) {  // digest comes from the hasher thread
+      comp.blob = Descriptor{media_type, "", 0};
+      raw_components.emplace_back(index, hash_jobs.size());
+      add_hash_job(c.source, "", c);
+      return comp;
+    }
     std::string tmp = join_path(opts.work_dir, "payload-" + std::to_string(index) + ".zst");
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) return sys_error("cannot create " + tmp);
@@ -69,38 +147,55 @@ Result<Component> plan_file_component(const ComponentSpec& c, const CreateOption
     if (!r.ok()) return r.error().wrap(c.where + ": component '" + c.name + "'");
     comp.blob = Descriptor{media_type + "+zstd", r->blob_digest, r->blob_size};
     comp.content = ContentInfo{r->content_digest, r->content_size};
-    TRY_STATUS(add_file(m, blobs, r->blob_digest, r->blob_size, BlobSource{tmp, r->blob_size, false}));
-  } else {
-    auto digest = sha256_file(c.source);
-    if (!digest.ok()) return digest.error().wrap(c.where + ": component '" + c.name + "'");
-    TRY_ASSIGN(uint64_t size, file_size(c.source));
-    comp.blob = Descriptor{media_type, *digest, size};
-    TRY_STATUS(add_file(m, blobs, *digest, size, BlobSource{c.source, size, false}));
+    TRY_STATUS(add_blob(r->blob_digest, r->blob_size, BlobSource{tmp, r->blob_size, {}}));
+    return comp;
   }
-  return comp;
-}
 
-Result<Component> plan_image_component(const ComponentSpec& c, Manifest& m,
-                                       std::map<std::string, BlobSource>& blobs) {
-  std::string tag = c.tag.empty() ? c.ref : c.tag;
-  auto img = load_oci_image(c.layout, tag);
-  if (!img.ok() && c.tag.empty()) img = load_oci_image(c.layout, "");  // a layout with one untagged image
-  if (!img.ok()) return img.error().wrap(c.where + ": component '" + c.name + "'");
-  Component comp;
-  comp.type = c.type;
-  comp.name = c.name;
-  comp.ref = c.ref;
-  comp.descriptor = img->root;
-  comp.platforms = img->platforms;
-  comp.install = c.install;
-  for (const auto& d : img->blobs) {
-    comp.closure.push_back(d.digest);
-    TRY_STATUS(add_file(m, blobs, d.digest, d.size,
-                        BlobSource{join_path(c.layout, blob_path(d.digest)), d.size, true}));
+  Result<Component> image_component(const ComponentSpec& c) {
+    std::string tag = c.tag.empty() ? c.ref : c.tag;
+    auto img = load_oci_image(c.layout, tag);
+    if (!img.ok() && c.tag.empty()) img = load_oci_image(c.layout, "");  // a layout with one untagged image
+    if (!img.ok()) return img.error().wrap(c.where + ": component '" + c.name + "'");
+    Component comp;
+    comp.type = c.type;
+    comp.name = c.name;
+    comp.ref = c.ref;
+    comp.descriptor = img->root;
+    comp.platforms = img->platforms;
+    comp.install = c.install;
+    for (const auto& d : img->blobs) {
+      comp.closure.push_back(d.digest);
+      std::string path = join_path(c.layout, blob_path(d.digest));
+      if (!plan.blobs.count(blob_path(d.digest))) {
+        add_hash_job(path, d.digest, c);
+        TRY_STATUS(add_blob(d.digest, d.size, BlobSource{path, d.size, {}}));
+      }
+    }
+    std::sort(comp.closure.begin(), comp.closure.end());
+    return comp;
   }
-  std::sort(comp.closure.begin(), comp.closure.end());
-  return comp;
-}
+
+  // After the hasher thread: check OCI digests, fill in raw payloads, record identities.
+  Status finish_hashes() {
+    for (auto& job : hash_jobs) {
+      if (job.error) return job.error->wrap(job.where);
+      if (!job.expected.empty()) {
+        if (job.digest != job.expected) {
+          return make_error(Errc::kIntegrity, job.where + ": " + job.path + ": content does not match its digest " + job.expected);
+        }
+        plan.blobs[blob_path(job.expected)].identity = job.identity;
+      }
+    }
+    for (auto [ci, ji] : raw_components) {
+      const HashJob& job = hash_jobs[ji];
+      Component& comp = plan.manifest.components[ci];
+      comp.blob->digest = job.digest;
+      comp.blob->size = job.size;
+      TRY_STATUS(add_blob(job.digest, job.size, BlobSource{job.path, job.size, job.identity}));
+    }
+    return {};
+  }
+};
 
 }  // namespace
 
@@ -127,14 +222,39 @@ Result<BundlePlan> plan_bundle(const BundleSpec& spec, const CreateOptions& opts
   m.bundle.created = format_rfc3339(opts.source_date_epoch);
   if (spec.expires_in_days) m.bundle.expires = format_rfc3339(opts.source_date_epoch + *spec.expires_in_days * 86400);
   m.bundle.min_verifier = AIRLOCK_VERSION;
-  size_t i = 0;
-  for (const auto& c : spec.components) {
-    Result<Component> comp = c.type == "oci-image" ? plan_image_component(c, m, plan.blobs)
-                                                   : plan_file_component(c, opts, m, plan.blobs, i);
-    if (!comp.ok()) return comp.error();
-    m.components.push_back(std::move(comp).value());
-    ++i;
+  // Images (only their JSON is read) and payloads stored as they are become hash jobs, which a
+  // second thread runs while this one compresses the other payloads with zstd.
+  Planner planner{opts, plan, {}, {}};
+  m.components.resize(spec.components.size());
+  std::vector<bool> compress(spec.components.size(), false);
+  for (size_t i = 0; i < spec.components.size(); ++i) {
+    const auto& c = spec.components[i];
+    if (c.type == "oci-image") {
+      TRY_ASSIGN(m.components[i], planner.image_component(c));
+      continue;
+    }
+    TRY_ASSIGN(compress[i], planner.should_compress(c));
+    if (!compress[i]) {
+      TRY_ASSIGN(m.components[i], planner.file_component(c, i, false));
+    }
   }
+  std::vector<HashJob>& jobs = planner.hash_jobs;
+  std::thread hasher([&jobs] {
+    for (auto& job : jobs) run_hash_job(job);
+  });
+  Status compressed;
+  for (size_t i = 0; i < spec.components.size() && compressed.ok(); ++i) {
+    if (!compress[i]) continue;
+    auto comp = planner.file_component(spec.components[i], i, true);
+    if (comp.ok()) {
+      m.components[i] = std::move(comp).value();
+    } else {
+      compressed = comp.error();
+    }
+  }
+  hasher.join();
+  TRY_STATUS(compressed);
+  TRY_STATUS(planner.finish_hashes());
   plan.oci_layout = kOciLayout;
   plan.index_json = make_index_json(m);
   m.files.push_back({"index.json", plan.index_json.size(), sha256_digest(plan.index_json)});
@@ -205,8 +325,13 @@ Result<WriteResult> write_bundle(const BundlePlan& plan, const std::vector<const
     const BlobSource& src = it->second;
     TRY_ASSIGN(UniqueFd fd, open_read(src.path));
     ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+    if (src.identity != FileIdentity{}) {
+      TRY_ASSIGN(FileIdentity now, identity_of(fd.get(), src.path));
+      if (now != src.identity) {
+        return make_error(Errc::kIo, src.path + ": changed after it was hashed; run bundle create again");
+      }
+    }
     TRY_STATUS(tar.begin_member(f.path, f.size));
-    Sha256 hash;
     uint64_t copied = 0;
     for (;;) {
       ssize_t n = ::read(fd.get(), buf.data(), buf.size());
@@ -216,7 +341,6 @@ Result<WriteResult> write_bundle(const BundlePlan& plan, const std::vector<const
       }
       if (n == 0) break;
       if (copied + static_cast<uint64_t>(n) > f.size) break;
-      if (src.check_digest) hash.update(buf.data(), static_cast<size_t>(n));
       TRY_STATUS(tar.write(buf.data(), static_cast<size_t>(n)));
       copied += static_cast<uint64_t>(n);
       prog.add(static_cast<uint64_t>(n));
@@ -224,9 +348,6 @@ Result<WriteResult> write_bundle(const BundlePlan& plan, const std::vector<const
     if (copied != f.size) {
       return make_error(Errc::kIo, src.path + ": changed while the bundle was written (expected " +
                                        std::to_string(f.size) + " bytes)");
-    }
-    if (src.check_digest && hash.finish_digest() != f.digest) {
-      return make_error(Errc::kIntegrity, src.path + ": content does not match its digest " + f.digest);
     }
   }
   TRY_STATUS(tar.close());

@@ -15,10 +15,18 @@
 
 namespace airlock::bundle {
 
+// Identity of a source file when it was hashed: the copy into the bundle refuses a file that
+// has changed since (size, inode or modification time), so the bytes written are the bytes hashed.
+struct FileIdentity {
+  uint64_t dev = 0, ino = 0, size = 0;
+  int64_t mtime_ns = 0;
+  bool operator==(const FileIdentity&) const = default;
+};
+
 struct BlobSource {
   std::string path;  // where the bytes are now
   uint64_t size = 0;
-  bool check_digest = false;  // digest came from an OCI descriptor: verify while copying
+  FileIdentity identity;  // all zero: not checked (files written by the test or by create itself)
 };
 
 // Everything needed to write a bundle. plan_bundle fills it from a spec; tests may craft one.

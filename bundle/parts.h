@@ -63,6 +63,7 @@ class PartsWriter {
   uint64_t split_;
   UniqueFd fd_;
   uint64_t in_part_ = 0;
+  uint64_t flushed_ = 0;  // bytes of this part handed to writeback
   uint64_t written_ = 0;
   std::vector<std::string> temp_names_;
   std::vector<std::string> final_names_;

@@ -11,7 +11,7 @@
 #
 # Usage: tests/bench/bundle_bench.sh [WORK_DIR]
 # Environment:
-#   AIRLOCK   airlock binary          (default: /work/main/build/installer/airlock)
+#   AIRLOCK   airlock binary          (default: build/installer/airlock of this checkout)
 #   SIZE_MB   corpus size in MiB      (default: 1024; 60% layers, 40% binaries)
 #   RUNS      timed rounds            (default: 3; the commands run interleaved, one untimed
 #             warm-up round first, medians reported)
@@ -20,7 +20,7 @@
 #             exit (for profiling by hand; pass a WORK_DIR so that they are kept)
 set -euo pipefail
 
-AIRLOCK=${AIRLOCK:-/work/main/build/installer/airlock}
+AIRLOCK=${AIRLOCK:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build/installer/airlock}
 SIZE_MB=${SIZE_MB:-1024}
 RUNS=${RUNS:-3}
 RSS_LIMIT_MIB=256
