@@ -22,6 +22,7 @@
 #include "common/encoding.h"
 #include "common/fs.h"
 #include "common/progress.h"
+#include "common/read_ahead.h"
 #include "common/sha256.h"
 
 namespace airlock::bundle {
@@ -317,36 +318,48 @@ Result<WriteResult> write_bundle(const BundlePlan& plan, const std::vector<const
   TRY_STATUS(tar.add_member("oci-layout", plan.oci_layout));
   TRY_STATUS(tar.add_member("index.json", plan.index_json));
 
-  std::vector<char> buf(1 << 20);
+  // Blobs in files order, read ahead on a second thread while this one writes the tar.
+  std::vector<const FileEntry*> blob_files;
+  std::vector<const BlobSource*> sources;
   for (const auto& f : m.files) {
     if (f.path.rfind("blobs/", 0) != 0) continue;
     auto it = plan.blobs.find(f.path);
     if (it == plan.blobs.end()) return make_error(Errc::kInternal, "no source for " + f.path);
-    const BlobSource& src = it->second;
-    TRY_ASSIGN(UniqueFd fd, open_read(src.path));
-    ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
-    if (src.identity != FileIdentity{}) {
-      TRY_ASSIGN(FileIdentity now, identity_of(fd.get(), src.path));
-      if (now != src.identity) {
-        return make_error(Errc::kIo, src.path + ": changed after it was hashed; run bundle create again");
-      }
-    }
+    blob_files.push_back(&f);
+    sources.push_back(&it->second);
+  }
+  ReadAhead reader(
+      sources.size(),
+      [&sources](size_t i) -> Result<UniqueFd> {
+        const BlobSource& src = *sources[i];
+        TRY_ASSIGN(UniqueFd fd, open_read(src.path));
+        if (src.identity != FileIdentity{}) {
+          TRY_ASSIGN(FileIdentity now, identity_of(fd.get(), src.path));
+          if (now != src.identity) {
+            return make_error(Errc::kIo, src.path + ": changed after it was hashed; run bundle create again");
+          }
+        }
+        return fd;
+      },
+      1 << 20, 4);
+  for (size_t i = 0; i < blob_files.size(); ++i) {
+    const FileEntry& f = *blob_files[i];
     TRY_STATUS(tar.begin_member(f.path, f.size));
     uint64_t copied = 0;
     for (;;) {
-      ssize_t n = ::read(fd.get(), buf.data(), buf.size());
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return sys_error("read " + src.path);
-      }
-      if (n == 0) break;
-      if (copied + static_cast<uint64_t>(n) > f.size) break;
-      TRY_STATUS(tar.write(buf.data(), static_cast<size_t>(n)));
-      copied += static_cast<uint64_t>(n);
-      prog.add(static_cast<uint64_t>(n));
+      auto next = reader.next();
+      if (!next.ok()) return next.error().wrap("copying " + sources[i]->path);
+      if (!*next || (*next)->file != i) return make_error(Errc::kInternal, "read-ahead out of step");
+      std::vector<char>& data = (*next)->data;
+      if (data.empty()) break;
+      if (copied + data.size() > f.size) break;
+      TRY_STATUS(tar.write(data.data(), data.size()));
+      copied += data.size();
+      prog.add(data.size());
+      reader.recycle(std::move(data));
     }
     if (copied != f.size) {
-      return make_error(Errc::kIo, src.path + ": changed while the bundle was written (expected " +
+      return make_error(Errc::kIo, sources[i]->path + ": changed while the bundle was written (expected " +
                                        std::to_string(f.size) + " bytes)");
     }
   }

@@ -52,45 +52,37 @@ Result<PartsReader> PartsReader::open(const std::string& path) {
     TRY_ASSIGN(uint64_t sz, file_size(p));
     r.total_ += sz;
   }
-  if (r.parts_[0] == "-") {
-    r.fd_ = UniqueFd(::dup(STDIN_FILENO));
-  } else {
-    TRY_ASSIGN(r.fd_, open_read(r.parts_[0]));
-    ::posix_fadvise(r.fd_.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
-  }
+  std::vector<std::string> parts = r.parts_;
+  r.reader_ = std::make_unique<ReadAhead>(
+      parts.size(),
+      [parts](size_t i) -> Result<UniqueFd> {
+        if (parts[i] == "-") return UniqueFd(::dup(STDIN_FILENO));
+        return open_read(parts[i]);
+      },
+      kChunk, 4);
   return r;
 }
 
 Result<size_t> PartsReader::next_chunk(const char** data) {
-  Chunk chunk;
-  if (history_.size() >= kHistoryChunks) {
-    chunk = std::move(history_.front());
-    history_.pop_front();
-  }
-  chunk.data.resize(kChunk);
-  size_t got = 0;
-  while (got < kChunk) {
-    ssize_t n = ::read(fd_.get(), chunk.data.data() + got, kChunk - got);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return sys_error("read " + parts_[part_index_]);
+  for (;;) {
+    auto next = reader_->next();
+    if (!next.ok()) return next.error().wrap("reading " + name_);
+    if (!*next) {
+      *data = nullptr;
+      return size_t{0};
     }
-    if (n == 0) {
-      if (part_index_ + 1 >= parts_.size()) break;
-      ++part_index_;
-      TRY_ASSIGN(fd_, open_read(parts_[part_index_]));
-      ::posix_fadvise(fd_.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
-      continue;
+    ReadAhead::Chunk chunk = std::move(**next);
+    if (chunk.data.empty()) continue;  // the end of one part: go on with the next
+    if (history_.size() >= kHistoryChunks) {
+      reader_->recycle(std::move(history_.front().data));
+      history_.pop_front();
     }
-    got += static_cast<size_t>(n);
-    if (parts_[0] == "-") break;  // a pipe: hand over what we have
+    size_t got = chunk.data.size();
+    history_.push_back(Chunk{position_, std::move(chunk.data)});
+    position_ += got;
+    *data = history_.back().data.data();
+    return got;
   }
-  chunk.data.resize(got);
-  chunk.offset = position_;
-  position_ += got;
-  history_.push_back(std::move(chunk));
-  *data = history_.back().data.data();
-  return got;
 }
 
 bool PartsReader::copy_raw(uint64_t offset, size_t len, char* out) const {

@@ -5,10 +5,12 @@
 
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "common/fs.h"
+#include "common/read_ahead.h"
 #include "common/result.h"
 
 namespace airlock::bundle {
@@ -23,7 +25,7 @@ class PartsReader {
   PartsReader(PartsReader&&) = default;
   PartsReader& operator=(PartsReader&&) = default;
 
-  // Reads the next chunk (<= 1 MiB). The returned pointer stays valid until the chunk after the
+  // Reads the next chunk (<= 1 MiB, read ahead on a second thread). The returned pointer stays valid until the chunk after the
   // next one is read. Returns 0 bytes at the end.
   Result<size_t> next_chunk(const char** data);
   // Copies raw bytes at an absolute stream offset if they are still in the history.
@@ -39,8 +41,7 @@ class PartsReader {
   };
   std::string name_;
   std::vector<std::string> parts_;
-  size_t part_index_ = 0;
-  UniqueFd fd_;
+  std::unique_ptr<ReadAhead> reader_;  // reads the parts on a second thread
   uint64_t position_ = 0;
   uint64_t total_ = 0;
   std::deque<Chunk> history_;

@@ -5,6 +5,7 @@
 #include "common/encoding.h"
 #include "common/fs.h"
 #include "common/json.h"
+#include "common/read_ahead.h"
 #include "common/sha256.h"
 
 namespace airlock {
@@ -84,6 +85,46 @@ TEST(Error, CauseChain) {
   Error outer = inner.wrap("member blobs/sha256/ab");
   EXPECT_EQ(outer.describe(), "member blobs/sha256/ab: digest mismatch");
   EXPECT_EQ(outer.root_code(), Errc::kIntegrity);
+}
+
+}  // namespace
+}  // namespace airlock
+
+namespace airlock {
+namespace {
+
+TEST(ReadAhead, ReadsFilesInOrderAndReportsErrorsInPlace) {
+  char tmpl[] = "/tmp/airlock-ra-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  std::string dir = tmpl;
+  ASSERT_TRUE(write_file_atomic(dir + "/a", std::string(2500, 'a')).ok());
+  ASSERT_TRUE(write_file_atomic(dir + "/b", "").ok());
+  ASSERT_TRUE(write_file_atomic(dir + "/c", "ccc").ok());
+  std::vector<std::string> names = {dir + "/a", dir + "/b", dir + "/c", dir + "/missing"};
+  ReadAhead reader(names.size(), [&](size_t i) { return open_read(names[i]); }, 1000, 2);
+  std::vector<std::string> got(names.size());
+  std::vector<int> ends(names.size(), 0);
+  Error last;
+  for (;;) {
+    auto next = reader.next();
+    if (!next.ok()) {
+      last = next.error();
+      break;
+    }
+    ASSERT_TRUE(next->has_value()) << "the missing file must end the stream with an error";
+    auto& chunk = **next;
+    EXPECT_LE(chunk.data.size(), 1000u);
+    if (chunk.data.empty()) ++ends[chunk.file];
+    got[chunk.file].append(chunk.data.begin(), chunk.data.end());
+    reader.recycle(std::move(chunk.data));
+  }
+  EXPECT_EQ(got[0], std::string(2500, 'a'));
+  EXPECT_EQ(got[1], "");
+  EXPECT_EQ(got[2], "ccc");
+  EXPECT_EQ(ends, (std::vector<int>{1, 1, 1, 0}));
+  EXPECT_EQ(last.code, Errc::kNotFound);
+  EXPECT_NE(last.describe().find("missing"), std::string::npos);
+  remove_tree(dir);
 }
 
 }  // namespace

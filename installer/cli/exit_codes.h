@@ -1,4 +1,4 @@
-// Exit codes of `airlock`, documented in docs/cli.md. Scripts rely on them; change with care.
+// Exit codes of `airlock`, documented in README.md and `airlock --help`. Scripts rely on them.
 #pragma once
 
 #include "common/result.h"
