@@ -153,6 +153,10 @@ struct Planner {
   }
 
   Result<Component> image_component(const ComponentSpec& c) {
+    if (c.layout.empty()) {
+      return make_error(Errc::kInternal, c.where + ": component '" + c.name +
+                                             "': archive and registry inputs must be turned into a layout first");
+    }
     std::string tag = c.tag.empty() ? c.ref : c.tag;
     auto img = load_oci_image(c.layout, tag);
     if (!img.ok() && c.tag.empty()) img = load_oci_image(c.layout, "");  // a layout with one untagged image

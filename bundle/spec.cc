@@ -3,6 +3,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <set>
 
 #include "common/clock.h"
@@ -119,8 +120,8 @@ Result<BundleSpec> parse_bundle_spec(const std::string& text, const std::string&
   size_t i = 0;
   for (const auto& c : comps) {
     std::string ctx = "components[" + std::to_string(i++) + "]";
-    TRY_STATUS(r.keys(c, {"type", "name", "version", "ref", "layout", "tag", "source", "media_type",
-                          "compress", "install"}, ctx));
+    TRY_STATUS(r.keys(c, {"type", "name", "version", "ref", "layout", "tag", "archive", "format", "image",
+                          "platforms", "source", "media_type", "compress", "install"}, ctx));
     ComponentSpec cs;
     cs.where = r.where(c);
     TRY_ASSIGN(cs.type, r.str(c, "type", ctx, true));
@@ -128,9 +129,30 @@ Result<BundleSpec> parse_bundle_spec(const std::string& text, const std::string&
     if (!names.insert(cs.name).second) return r.err(c["name"], ctx + ": component name '" + cs.name + "' is used twice");
     if (cs.type == "oci-image") {
       TRY_ASSIGN(cs.ref, r.str(c, "ref", ctx, true));
-      TRY_ASSIGN(cs.layout, r.str(c, "layout", ctx, true));
+      TRY_ASSIGN(cs.layout, r.str(c, "layout", ctx, false));
+      TRY_ASSIGN(cs.archive, r.str(c, "archive", ctx, false));
+      TRY_ASSIGN(cs.image, r.str(c, "image", ctx, false));
+      TRY_ASSIGN(cs.format, r.str(c, "format", ctx, false));
       TRY_ASSIGN(cs.tag, r.str(c, "tag", ctx, false));
-      cs.layout = join_path(base_dir, cs.layout);
+      int sources = !cs.layout.empty() + !cs.archive.empty() + !cs.image.empty();
+      if (sources != 1) {
+        return r.err(c, ctx + ": an oci-image needs exactly one of 'layout', 'archive' or 'image'");
+      }
+      if (!cs.format.empty() && (cs.archive.empty() || (cs.format != "docker-archive" && cs.format != "oci-archive"))) {
+        return r.err(c["format"], ctx + ".format must be docker-archive or oci-archive, with 'archive'");
+      }
+      if (!cs.layout.empty()) cs.layout = join_path(base_dir, cs.layout);
+      if (!cs.archive.empty()) cs.archive = join_path(base_dir, cs.archive);
+      if (c["platforms"]) {
+        if (!c["platforms"].IsSequence()) return r.err(c["platforms"], ctx + ".platforms must be a list like [linux/amd64]");
+        for (const auto& p : c["platforms"]) {
+          std::string v = p.as<std::string>();
+          if (std::count(v.begin(), v.end(), '/') < 1 || std::count(v.begin(), v.end(), '/') > 2) {
+            return r.err(p, ctx + ".platforms: '" + v + "' is not os/arch[/variant]");
+          }
+          cs.platforms.push_back(v);
+        }
+      }
       for (const char* k : {"source", "media_type", "compress", "version"}) {
         if (c[k]) return r.err(c[k], ctx + ": '" + k + "' does not apply to oci-image");
       }
@@ -144,7 +166,7 @@ Result<BundleSpec> parse_bundle_spec(const std::string& text, const std::string&
       if (cs.compress != "auto" && cs.compress != "always" && cs.compress != "never") {
         return r.err(c["compress"], ctx + ".compress must be auto, always or never");
       }
-      for (const char* k : {"layout", "tag", "ref"}) {
+      for (const char* k : {"layout", "tag", "ref", "archive", "format", "image", "platforms"}) {
         if (c[k]) return r.err(c[k], ctx + ": '" + k + "' applies only to oci-image");
       }
     } else {

@@ -19,6 +19,10 @@ struct ComponentSpec {
   std::string ref;         // oci-image: the tag recorded in the bundle
   std::string layout;      // oci-image: OCI layout directory (absolute after parsing)
   std::string tag;         // oci-image: ref.name inside the layout (default: ref, or the only image)
+  std::string archive;     // oci-image: a docker-archive or oci-archive tar (absolute after parsing)
+  std::string format;      // oci-image with archive: docker-archive | oci-archive (empty: detect)
+  std::string image;       // oci-image: pull from a registry at create time (host/repo:tag or @sha256:...)
+  std::vector<std::string> platforms;  // oci-image: keep only these (os/arch[/variant]); empty: all
   std::string source;      // file-like: the payload (absolute after parsing)
   std::string media_type;  // file-like: defaults by type
   std::string compress = "auto";  // auto | always | never
