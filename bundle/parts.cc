@@ -102,6 +102,39 @@ bool PartsReader::copy_raw(uint64_t offset, size_t len, char* out) const {
   return true;
 }
 
+Result<PartsPread> PartsPread::open(const std::string& path) {
+  PartsPread r;
+  TRY_ASSIGN(auto names, bundle_parts(path));
+  uint64_t start = 0;
+  for (const auto& n : names) {
+    if (n == "-") return make_error(Errc::kInvalidArgument, "this command needs a bundle file, not standard input");
+    Part p;
+    TRY_ASSIGN(p.fd, open_read(n));
+    TRY_ASSIGN(p.size, file_size(n));
+    p.start = start;
+    p.name = n;
+    start += p.size;
+    r.parts_.push_back(std::move(p));
+  }
+  return r;
+}
+
+Status PartsPread::read_at(uint64_t offset, char* buf, size_t len) const {
+  for (const auto& p : parts_) {
+    while (len > 0 && offset >= p.start && offset < p.start + p.size) {
+      size_t n = static_cast<size_t>(std::min<uint64_t>(len, p.start + p.size - offset));
+      ssize_t got = ::pread(p.fd.get(), buf, n, static_cast<off_t>(offset - p.start));
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) return sys_error("read " + p.name, got < 0 ? errno : EIO);
+      buf += got;
+      offset += static_cast<uint64_t>(got);
+      len -= static_cast<size_t>(got);
+    }
+  }
+  if (len > 0) return make_error(Errc::kIntegrity, "bundle is shorter than its members say (changed since it was verified?)");
+  return {};
+}
+
 PartsWriter::PartsWriter(std::string path, uint64_t split_size) : path_(std::move(path)), split_(split_size) {}
 
 PartsWriter::~PartsWriter() {

@@ -47,13 +47,47 @@ class PartsReader {
   std::deque<Chunk> history_;
 };
 
+// Random access to the bundle stream by absolute offset, across parts (not for stdin).
+class PartsPread {
+ public:
+  static Result<PartsPread> open(const std::string& path);
+  // Reads exactly len bytes at offset (fails at the end of the stream).
+  Status read_at(uint64_t offset, char* buf, size_t len) const;
+
+ private:
+  struct Part {
+    UniqueFd fd;
+    uint64_t start = 0, size = 0;
+    std::string name;
+  };
+  std::vector<Part> parts_;
+};
+
+// Where a byte stream goes: a bundle file (PartsWriter), standard output, ...
+class ByteSink {
+ public:
+  virtual ~ByteSink() = default;
+  virtual Status write(const void* data, size_t len) = 0;
+};
+
+// Standard output (or any fd) as a sink.
+class FdSink : public ByteSink {
+ public:
+  explicit FdSink(int fd, std::string name) : fd_(fd), name_(std::move(name)) {}
+  Status write(const void* data, size_t len) override { return write_all(fd_, data, len, name_); }
+
+ private:
+  int fd_;
+  std::string name_;
+};
+
 // Writes one stream into a single file or into parts of at most split_size bytes. Parts are
 // written under temporary names and renamed into place by commit(); abandoned writers remove them.
-class PartsWriter {
+class PartsWriter : public ByteSink {
  public:
   PartsWriter(std::string path, uint64_t split_size);
-  ~PartsWriter();
-  Status write(const void* data, size_t len);
+  ~PartsWriter() override;
+  Status write(const void* data, size_t len) override;
   // fsync, rename into place; returns the final file names.
   Result<std::vector<std::string>> commit();
   uint64_t written() const { return written_; }

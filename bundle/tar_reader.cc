@@ -88,7 +88,7 @@ Result<std::unique_ptr<TarReader>> TarReader::open(const std::string& path) {
   return r;
 }
 
-Status TarReader::check_raw_header(const MemberHeader& m) {
+Status TarReader::check_raw_header(MemberHeader& m) {
   // Walk the raw header chain of this entry: optional pax 'x' header, then the ustar header.
   uint64_t pos = static_cast<uint64_t>(archive_read_header_position(a_));
   for (int hops = 0; hops < 4; ++hops) {
@@ -111,6 +111,7 @@ Status TarReader::check_raw_header(const MemberHeader& m) {
       return make_error(Errc::kUnsafe, "member '" + m.name + "': PAX size " + std::to_string(m.size) +
                                            " disagrees with ustar size " + std::to_string(*size));
     }
+    m.data_offset = pos + 512;
     return {};
   }
   return make_error(Errc::kUnsafe, "member '" + m.name + "': too many extended headers");

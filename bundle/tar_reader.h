@@ -20,6 +20,7 @@ namespace airlock::bundle {
 struct MemberHeader {
   std::string name;
   uint64_t size = 0;
+  uint64_t data_offset = 0;  // where the member's data starts in the (concatenated) stream
 };
 
 // Rejects empty, absolute, "..", backslash, control characters and over-long names.
@@ -39,7 +40,7 @@ class TarReader {
  private:
   explicit TarReader(PartsReader input);
   static long read_callback(struct archive*, void* self, const void** buf);
-  Status check_raw_header(const MemberHeader& m);
+  Status check_raw_header(MemberHeader& m);
 
   PartsReader input_;
   struct archive* a_ = nullptr;

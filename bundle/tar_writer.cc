@@ -6,7 +6,7 @@
 
 namespace airlock::bundle {
 
-TarWriter::TarWriter(PartsWriter& out, int64_t mtime) : out_(out), mtime_(mtime), a_(archive_write_new()) {
+TarWriter::TarWriter(ByteSink& out, int64_t mtime) : out_(out), mtime_(mtime), a_(archive_write_new()) {
   archive_write_set_format_pax_restricted(a_);
   archive_write_add_filter_none(a_);
   archive_write_set_bytes_per_block(a_, 0);

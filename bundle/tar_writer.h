@@ -14,7 +14,7 @@ namespace airlock::bundle {
 
 class TarWriter {
  public:
-  TarWriter(PartsWriter& out, int64_t mtime);
+  TarWriter(ByteSink& out, int64_t mtime);
   ~TarWriter();
   TarWriter(const TarWriter&) = delete;
   TarWriter& operator=(const TarWriter&) = delete;
@@ -27,7 +27,7 @@ class TarWriter {
 
  private:
   static long write_callback(struct archive*, void* self, const void* buf, size_t len);
-  PartsWriter& out_;
+  ByteSink& out_;
   int64_t mtime_;
   struct archive* a_;
   Error write_error_;

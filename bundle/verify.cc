@@ -183,6 +183,7 @@ struct StreamState {
   std::map<std::string, std::string> json_blobs;  // digest -> bytes
   std::map<std::string, std::string> zstd_heads;  // member -> first bytes
   uint64_t json_total = 0;
+  std::map<std::string, uint64_t> data_offsets;
   uint64_t members = 0;
   uint64_t bytes = 0;
 };
@@ -244,6 +245,7 @@ Status stream_members(TarReader& tar, std::optional<MemberHeader> member, const 
       st.json_blobs[f->digest] = std::move(kept);
     }
     if (!zhead.empty()) st.zstd_heads[name] = std::move(zhead);
+    st.data_offsets[name] = member->data_offset;
     ++st.members;
     st.bytes += got;
     TRY_ASSIGN(member, tar.next());
@@ -374,6 +376,7 @@ Result<VerifyResult> verify_bundle(const std::string& path, const VerifyOptions&
   prog.finish();
   result.members = st.members;
   result.bytes = st.bytes;
+  result.data_offsets = std::move(st.data_offsets);
 
   // 4. Authenticated now: the OCI graph and the zstd frame headers may be looked at.
   TRY_STATUS(check_image_closure(m, st.json_blobs));

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,7 @@ struct VerifyResult {
   uint64_t members = 0;
   uint64_t bytes = 0;
   std::vector<std::string> warnings;  // e.g. --allow-expired used
+  std::map<std::string, uint64_t> data_offsets;  // member -> offset of its data in the bundle stream
 };
 
 Result<VerifyResult> verify_bundle(const std::string& path, const VerifyOptions& opts);

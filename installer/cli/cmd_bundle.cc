@@ -19,6 +19,16 @@
 
 namespace airlock::cli {
 
+Result<std::vector<bundle::PublicKey>> load_public_keys(const std::vector<std::string>& paths) {
+  std::vector<bundle::PublicKey> keys;
+  for (const auto& p : paths) {
+    TRY_ASSIGN(std::string text, read_file(p, 16 * 1024));
+    TRY_ASSIGN(bundle::PublicKey k, bundle::parse_public_key(text, p));
+    keys.push_back(k);
+  }
+  return keys;
+}
+
 void apply_verbosity(const Context& ctx, bool sub_quiet) {
   using log::Level;
   log::set_level((ctx.quiet || sub_quiet) ? Level::kQuiet : ctx.verbose ? Level::kVerbose : Level::kNormal);
@@ -37,16 +47,6 @@ struct CommonFlags {
 void add_common(CLI::App* cmd, CommonFlags& f) {
   cmd->add_flag("--json", f.json, "Print one JSON document on stdout (for scripts)");
   cmd->add_flag("-q,--quiet", f.quiet, "No progress, print only errors");
-}
-
-Result<std::vector<PublicKey>> load_pubs(const std::vector<std::string>& paths) {
-  std::vector<PublicKey> keys;
-  for (const auto& p : paths) {
-    TRY_ASSIGN(std::string text, read_file(p, 16 * 1024));
-    TRY_ASSIGN(PublicKey k, bundle::parse_public_key(text, p));
-    keys.push_back(k);
-  }
-  return keys;
 }
 
 Result<int64_t> source_date_epoch() {
@@ -129,7 +129,7 @@ struct VerifyArgs : CommonFlags {
 
 Status run_verify(const VerifyArgs& a, const Context& ctx, bool extract) {
   bundle::VerifyOptions opts;
-  TRY_ASSIGN(opts.keys, load_pubs(a.pubs));
+  TRY_ASSIGN(opts.keys, load_public_keys(a.pubs));
   opts.threshold = a.threshold;
   if (opts.threshold == 0) return make_error(Errc::kInvalidArgument, "--threshold must be at least 1");
   if (opts.threshold > opts.keys.size()) {
@@ -176,7 +176,7 @@ struct InspectArgs : CommonFlags {
 };
 
 Status run_inspect(const InspectArgs& a) {
-  TRY_ASSIGN(auto keys, load_pubs(a.pubs));
+  TRY_ASSIGN(auto keys, load_public_keys(a.pubs));
   TRY_ASSIGN(bundle::HeadInfo info, bundle::load_head(a.bundle, keys, keys.empty() ? 0 : a.threshold));
   if (a.sha256sum) {
     std::fputs(bundle::sha256sum_listing(info).c_str(), stdout);
@@ -194,7 +194,7 @@ struct DiffArgs : CommonFlags {
 };
 
 Status run_diff(const DiffArgs& a) {
-  TRY_ASSIGN(auto keys, load_pubs(a.pubs));
+  TRY_ASSIGN(auto keys, load_public_keys(a.pubs));
   size_t threshold = keys.empty() ? 0 : 1;
   auto o = bundle::load_head(a.old_bundle, keys, threshold);
   if (!o.ok()) return o.error().wrap(a.old_bundle);
@@ -207,15 +207,6 @@ Status run_diff(const DiffArgs& a) {
     std::fputs(bundle::diff_text(d, o->manifest, n->manifest).c_str(), stdout);
   }
   return {};
-}
-
-template <class Args, class Fn>
-void set_callback(CLI::App* cmd, std::shared_ptr<Args> args, Context& ctx, Fn fn) {
-  cmd->callback([args, &ctx, fn] {
-    apply_verbosity(ctx, args->quiet || args->json);
-    auto st = fn(*args);
-    ctx.exit_code = st.ok() ? kExitOk : report_error(st.error(), args->json);
-  });
 }
 
 }  // namespace
@@ -234,7 +225,7 @@ void register_bundle(CLI::App& app, Context& ctx) {
   create->add_option("--base", ca->base, "Write a delta: omit blobs that this older bundle already has");
   create->add_option("--level", ca->level, "zstd level for compressible payloads (default 3)")->check(CLI::Range(1, 19));
   add_common(create, *ca);
-  set_callback(create, ca, ctx, [&ctx](const CreateArgs& a) { return run_create(a, ctx); });
+  on_run(create, ca, ctx, [&ctx](const CreateArgs& a) { return run_create(a, ctx); });
 
   auto va = std::make_shared<VerifyArgs>();
   CLI::App* verify = bundle->add_subcommand("verify", "Check signatures and every member's size and sha256 in one pass");
@@ -243,7 +234,7 @@ void register_bundle(CLI::App& app, Context& ctx) {
   verify->add_option("--threshold", va->threshold, "Signatures by distinct trusted keys required (default 1)");
   verify->add_flag("--allow-expired", va->allow_expired, "Accept an expired bundle or an implausible clock (logged)");
   add_common(verify, *va);
-  set_callback(verify, va, ctx, [&ctx](const VerifyArgs& a) { return run_verify(a, ctx, false); });
+  on_run(verify, va, ctx, [&ctx](const VerifyArgs& a) { return run_verify(a, ctx, false); });
 
   auto ea = std::make_shared<VerifyArgs>();
   CLI::App* extract = bundle->add_subcommand("extract", "Verify while copying into a private staging directory, then rename it to DIR");
@@ -255,7 +246,7 @@ void register_bundle(CLI::App& app, Context& ctx) {
   extract->add_option("--base", ea->base, "For a delta bundle: the base bundle that supplies the omitted blobs");
   extract->add_flag("--allow-expired", ea->allow_expired, "Accept an expired bundle or an implausible clock (logged)");
   add_common(extract, *ea);
-  set_callback(extract, ea, ctx, [&ctx](const VerifyArgs& a) { return run_verify(a, ctx, true); });
+  on_run(extract, ea, ctx, [&ctx](const VerifyArgs& a) { return run_verify(a, ctx, true); });
 
   auto ia = std::make_shared<InspectArgs>();
   CLI::App* inspect = bundle->add_subcommand("inspect", "Show components, versions, sizes, digests and signers (reads only the head)");
@@ -264,7 +255,7 @@ void register_bundle(CLI::App& app, Context& ctx) {
   inspect->add_option("--threshold", ia->threshold, "Signatures required when --pub is given (default 1)");
   inspect->add_flag("--sha256sum", ia->sha256sum, "Print a `sha256sum -c` listing of bundle.json and every member");
   add_common(inspect, *ia);
-  set_callback(inspect, ia, ctx, [](const InspectArgs& a) { return run_inspect(a); });
+  on_run(inspect, ia, ctx, [](const InspectArgs& a) { return run_inspect(a); });
 
   auto da = std::make_shared<DiffArgs>();
   CLI::App* diff = bundle->add_subcommand("diff", "Components added, removed and changed, and the bytes a delta needs");
@@ -272,7 +263,7 @@ void register_bundle(CLI::App& app, Context& ctx) {
   diff->add_option("new", da->new_bundle, "The newer bundle")->required();
   diff->add_option("--pub", da->pubs, "Check both bundles' signatures with these public keys");
   add_common(diff, *da);
-  set_callback(diff, da, ctx, [](const DiffArgs& a) { return run_diff(a); });
+  on_run(diff, da, ctx, [](const DiffArgs& a) { return run_diff(a); });
 }
 
 }  // namespace airlock::cli

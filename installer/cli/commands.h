@@ -3,6 +3,12 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bundle/minisign.h"
+#include "common/result.h"
 
 namespace airlock::cli {
 
@@ -17,5 +23,22 @@ void apply_verbosity(const Context& ctx, bool sub_quiet = false);
 
 void register_keygen(CLI::App& app, Context& ctx);
 void register_bundle(CLI::App& app, Context& ctx);
+void register_images(CLI::App& app, Context& ctx);
+
+int report_error(const Error& e, bool json);
+
+// Sets a subcommand's callback: verbosity from -q/-v (and the args' quiet/json), run fn(args),
+// turn its Status into the exit code.
+template <class Args, class Fn>
+void on_run(CLI::App* cmd, std::shared_ptr<Args> args, Context& ctx, Fn fn) {
+  cmd->callback([args, &ctx, fn] {
+    apply_verbosity(ctx, args->quiet || args->json);
+    auto st = fn(*args);
+    ctx.exit_code = st.ok() ? 0 : report_error(st.error(), args->json);
+  });
+}
+
+// Reads minisign public key files (--pub).
+Result<std::vector<bundle::PublicKey>> load_public_keys(const std::vector<std::string>& paths);
 
 }  // namespace airlock::cli

@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   app.add_subcommand("version", "Print the version")->callback([] { std::printf("airlock %s\n", AIRLOCK_VERSION); });
   airlock::cli::register_keygen(app, ctx);
   airlock::cli::register_bundle(app, ctx);
+  airlock::cli::register_images(app, ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,416 @@
+// OCI distribution client. One curl easy handle (connection reuse); every request has connect
+// and stall timeouts. Upload protocol: POST starts a session, PATCH sends chunks with
+// Content-Range, PUT ?digest= finishes; after a failure GET on the session URL tells how much
+// the registry holds and the upload goes on from there (or starts over if the session is gone).
+#include "images/registry_client.h"
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <cstring>
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <thread>
+#include <vector>
+
+#include "common/encoding.h"
+
+namespace airlock::images {
+namespace {
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+// key="value" pairs of a WWW-Authenticate challenge.
+std::map<std::string, std::string> challenge_params(const std::string& header) {
+  std::map<std::string, std::string> out;
+  size_t i = header.find(' ');
+  while (i != std::string::npos && i < header.size()) {
+    while (i < header.size() && (header[i] == ' ' || header[i] == ',')) ++i;
+    size_t eq = header.find('=', i);
+    if (eq == std::string::npos) break;
+    std::string key = lower(header.substr(i, eq - i));
+    std::string value;
+    size_t j = eq + 1;
+    if (j < header.size() && header[j] == '"') {
+      size_t end = header.find('"', j + 1);
+      if (end == std::string::npos) end = header.size();
+      value = header.substr(j + 1, end - j - 1);
+      i = end + 1;
+    } else {
+      size_t end = header.find(',', j);
+      value = header.substr(j, end == std::string::npos ? std::string::npos : end - j);
+      i = end;
+    }
+    out[key] = value;
+  }
+  return out;
+}
+
+std::string escape(const std::string& s) {
+  char* e = curl_easy_escape(nullptr, s.c_str(), static_cast<int>(s.size()));
+  std::string out = e ? e : s;
+  curl_free(e);
+  return out;
+}
+
+// "0-1234" -> 1235 bytes held; absent -> 0.
+uint64_t range_end(const std::map<std::string, std::string>& headers) {
+  auto it = headers.find("range");
+  if (it == headers.end()) return 0;
+  auto dash = it->second.find('-');
+  if (dash == std::string::npos) return 0;
+  try {
+    return std::stoull(it->second.substr(dash + 1)) + 1;
+  } catch (...) {
+    return 0;
+  }
+}
+
+std::string registry_error(const RegistryClient::Response& r) {
+  auto j = nlohmann::json::parse(r.body, nullptr, false);
+  if (j.is_object() && j.contains("errors") && j["errors"].is_array() && !j["errors"].empty()) {
+    const auto& e = j["errors"][0];
+    return e.value("code", std::string("?")) + ": " + e.value("message", std::string());
+  }
+  std::string body = r.body.substr(0, 200);
+  for (char& c : body) {
+    if (c < 0x20) c = ' ';
+  }
+  return body.empty() ? "no details" : "unexpected answer: " + body;
+}
+
+}  // namespace
+
+struct RegistryClient::Request {
+  std::string method = "GET";
+  std::string target;  // a path ("/v2/...") or an absolute Location
+  std::vector<std::string> headers;
+  const std::string* body = nullptr;  // in-memory body
+  const BlobReader* reader = nullptr; // or streamed from the blob
+  uint64_t offset = 0;                // reader: start offset
+  uint64_t length = 0;                // reader: bytes to send
+};
+
+RegistryClient::RegistryClient(RegistryOptions opts) : opts_(std::move(opts)) {
+  static const bool global_init = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+  (void)global_init;
+  curl_ = curl_easy_init();  // credentials are sent only after the registry asks for them
+}
+
+RegistryClient::~RegistryClient() { curl_easy_cleanup(static_cast<CURL*>(curl_)); }
+
+std::string RegistryClient::url(const std::string& target) const {
+  if (target.rfind("http://", 0) == 0 || target.rfind("https://", 0) == 0) return target;
+  return std::string(opts_.insecure ? "http://" : "https://") + opts_.host + target;
+}
+
+namespace {
+
+struct Transfer {
+  const BlobReader* reader = nullptr;
+  const std::string* body = nullptr;
+  uint64_t offset = 0, length = 0, sent = 0;
+  Status read_error;
+  std::function<void(uint64_t)> on_bytes;
+  RegistryClient::Response* response = nullptr;
+};
+
+size_t on_header(char* data, size_t size, size_t n, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  std::string line(data, size * n);
+  auto colon = line.find(':');
+  if (colon != std::string::npos) {
+    std::string value = line.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ')) value.erase(0, 1);
+    while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' ')) value.pop_back();
+    t->response->headers[lower(line.substr(0, colon))] = value;
+  }
+  return size * n;
+}
+
+size_t on_body(char* data, size_t size, size_t n, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  if (t->response->body.size() < (1u << 20)) t->response->body.append(data, size * n);
+  return size * n;
+}
+
+size_t on_read(char* buf, size_t size, size_t n, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  size_t want = static_cast<size_t>(std::min<uint64_t>(size * n, t->length - t->sent));
+  if (want == 0) return 0;
+  if (t->body) {
+    std::memcpy(buf, t->body->data() + t->sent, want);
+  } else {
+    auto st = (*t->reader)(t->offset + t->sent, buf, want);
+    if (!st.ok()) {
+      t->read_error = st;
+      return CURL_READFUNC_ABORT;
+    }
+  }
+  t->sent += want;
+  if (t->on_bytes) t->on_bytes(want);
+  return want;
+}
+
+}  // namespace
+
+Result<RegistryClient::Response> RegistryClient::send(const Request& req) {
+  for (int auth_round = 0;; ++auth_round) {
+    CURL* c = static_cast<CURL*>(curl_);
+    curl_easy_reset(c);
+    Response resp;
+    Transfer t;
+    t.response = &resp;
+    std::string target_url = url(req.target);
+    curl_easy_setopt(c, CURLOPT_URL, target_url.c_str());
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, opts_.connect_timeout_s);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, opts_.stall_timeout_s);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &t);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
+    if (opts_.insecure) {
+      curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+      curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+    } else if (!opts_.ca_file.empty()) {
+      curl_easy_setopt(c, CURLOPT_CAINFO, opts_.ca_file.c_str());
+    }
+    struct curl_slist* hdrs = nullptr;
+    for (const auto& h : req.headers) hdrs = curl_slist_append(hdrs, h.c_str());
+    hdrs = curl_slist_append(hdrs, "Expect:");
+    std::string auth = "Authorization: " + authorization_;
+    if (!authorization_.empty()) hdrs = curl_slist_append(hdrs, auth.c_str());
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+
+    uint64_t length = req.body ? req.body->size() : req.length;
+    if (req.method == "HEAD") {
+      curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    } else if (req.method == "PUT" || req.method == "PATCH" || req.method == "POST") {
+      t.reader = req.reader;
+      t.body = req.body;
+      t.offset = req.offset;
+      t.length = length;
+      t.on_bytes = req.reader ? opts_.on_bytes : nullptr;
+      curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+      curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
+      curl_easy_setopt(c, CURLOPT_READDATA, &t);
+      curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(length));
+      curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req.method.c_str());
+    }
+    CURLcode rc = curl_easy_perform(c);
+    curl_slist_free_all(hdrs);
+    if (!t.read_error.ok()) return t.read_error.error();
+    if (rc != CURLE_OK) {
+      return make_error(Errc::kIo, "registry " + opts_.host + ": " + curl_easy_strerror(rc));
+    }
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp.status);
+    if (resp.status == 401 && auth_round == 0) {
+      TRY_STATUS(authenticate(resp.headers["www-authenticate"], req.target));
+      continue;
+    }
+    if (resp.status == 401 || resp.status == 403) {
+      return make_error(Errc::kInvalidArgument, "registry " + opts_.host + ": authentication failed (" +
+                                                    std::to_string(resp.status) + ", " + registry_error(resp) +
+                                                    "); check --user and --password-file");
+    }
+    return resp;
+  }
+}
+
+Status RegistryClient::authenticate(const std::string& challenge, const std::string& what) {
+  std::string scheme = lower(challenge.substr(0, challenge.find(' ')));
+  std::string basic = "Basic " + base64_encode((opts_.user + ":" + opts_.password).data(),
+                                               opts_.user.size() + 1 + opts_.password.size());
+  if (scheme == "basic") {
+    if (opts_.user.empty()) {
+      return make_error(Errc::kInvalidArgument, "registry " + opts_.host + " requires authentication; give --user and --password-file");
+    }
+    authorization_ = basic;
+    return {};
+  }
+  if (scheme != "bearer") {
+    return make_error(Errc::kInvalidArgument, "registry " + opts_.host + ": authentication failed (unsupported challenge '" +
+                                                  challenge + "')");
+  }
+  auto params = challenge_params(challenge);
+  std::string token_url = params["realm"] + "?service=" + escape(params["service"]);
+  if (!params["scope"].empty()) token_url += "&scope=" + escape(params["scope"]);
+  Request tr;
+  tr.target = token_url;
+  std::string saved = authorization_;
+  authorization_ = opts_.user.empty() ? "" : basic;
+  auto resp = send(tr);
+  authorization_ = saved;
+  if (!resp.ok()) return resp.error();
+  if (resp->status != 200) {
+    return make_error(Errc::kInvalidArgument, "registry " + opts_.host + ": authentication failed (token service answered " +
+                                                  std::to_string(resp->status) + ")");
+  }
+  auto j = nlohmann::json::parse(resp->body, nullptr, false);
+  std::string token = j.is_object() ? j.value("token", j.value("access_token", std::string())) : "";
+  if (token.empty()) return make_error(Errc::kIo, "registry " + opts_.host + ": token service sent no token");
+  authorization_ = "Bearer " + token;
+  return {};
+}
+
+void RegistryClient::backoff(int attempt, const std::string& why) {
+  int delay = opts_.backoff_ms << std::min(attempt, 6);
+  if (opts_.note) opts_.note(why + "; retrying in " + std::to_string(delay) + " ms");
+  std::this_thread::sleep_for(std::chrono::milliseconds(delay));
+}
+
+Result<RegistryClient::Response> RegistryClient::send_with_retries(const Request& req, const std::string& what) {
+  for (int attempt = 0;; ++attempt) {
+    auto resp = send(req);
+    std::string why;
+    if (!resp.ok()) {
+      if (resp.error().code != Errc::kIo) return resp.error();
+      why = resp.error().describe();
+    } else if (resp->status >= 500 || resp->status == 429) {
+      why = "registry " + opts_.host + " answered " + std::to_string(resp->status) + " (" + registry_error(*resp) + ")";
+    } else {
+      return resp;
+    }
+    if (attempt >= opts_.retries) {
+      return make_error(Errc::kIo, what + ": " + why + " (gave up after " + std::to_string(attempt + 1) + " attempts)");
+    }
+    backoff(attempt, what + ": " + why);
+  }
+}
+
+Status RegistryClient::ping() {
+  Request req;
+  req.target = "/v2/";
+  TRY_ASSIGN(Response r, send_with_retries(req, "registry " + opts_.host));
+  if (r.status != 200) {
+    return make_error(Errc::kIo, "registry " + opts_.host + ": /v2/ answered " + std::to_string(r.status) +
+                                     " (" + registry_error(r) + "); is this an OCI registry?");
+  }
+  return {};
+}
+
+Result<bool> RegistryClient::has_blob(const std::string& repo, const std::string& digest) {
+  Request req;
+  req.method = "HEAD";
+  req.target = "/v2/" + repo + "/blobs/" + digest;
+  TRY_ASSIGN(Response r, send_with_retries(req, repo + "@" + digest));
+  if (r.status == 200) return true;
+  if (r.status == 404) return false;
+  return make_error(Errc::kIo, repo + "@" + digest + ": HEAD answered " + std::to_string(r.status));
+}
+
+Result<bool> RegistryClient::mount_blob(const std::string& repo, const std::string& digest, const std::string& from) {
+  Request req;
+  req.method = "POST";
+  req.target = "/v2/" + repo + "/blobs/uploads/?mount=" + escape(digest) + "&from=" + escape(from);
+  std::string empty;
+  req.body = &empty;
+  TRY_ASSIGN(Response r, send_with_retries(req, repo + "@" + digest));
+  return r.status == 201;
+}
+
+Result<UploadStats> RegistryClient::push_blob(const std::string& repo, const std::string& digest, uint64_t size,
+                                              const BlobReader& reader) {
+  const std::string what = repo + "@" + digest;
+  UploadStats stats;
+  std::string empty;
+  auto start_session = [&]() -> Result<std::string> {
+    Request req;
+    req.method = "POST";
+    req.target = "/v2/" + repo + "/blobs/uploads/";
+    req.body = &empty;
+    TRY_ASSIGN(Response r, send_with_retries(req, what));
+    if (r.status != 202 || r.headers["location"].empty()) {
+      return make_error(Errc::kIo, what + ": starting the upload: " + std::to_string(r.status) + " (" + registry_error(r) + ")");
+    }
+    return r.headers["location"];
+  };
+  TRY_ASSIGN(std::string location, start_session());
+  uint64_t offset = 0;
+  int failures = 0;
+  while (offset < size) {
+    Request req;
+    req.method = "PATCH";
+    req.target = location;
+    req.reader = &reader;
+    req.offset = offset;
+    req.length = std::min<uint64_t>(opts_.chunk_size, size - offset);
+    req.headers = {"Content-Type: application/octet-stream",
+                   "Content-Range: " + std::to_string(offset) + "-" + std::to_string(offset + req.length - 1)};
+    auto r = send(req);
+    if (r.ok() && r->status == 202) {
+      location = r->headers["location"].empty() ? location : r->headers["location"];
+      uint64_t held = range_end(r->headers);
+      offset = held > 0 ? held : offset + req.length;
+      stats.bytes_sent += req.length;
+      failures = 0;
+      continue;
+    }
+    if (!r.ok() && r.error().code != Errc::kIo) return r.error();
+    std::string why = r.ok() ? "answered " + std::to_string(r->status) + " (" + registry_error(*r) + ")" : r.error().describe();
+    if (r.ok() && r->status < 500 && r->status != 429 && r->status != 416) {
+      return make_error(Errc::kIo, what + ": upload chunk at " + std::to_string(offset) + ": " + why);
+    }
+    // Find out what the registry holds and go on from there.
+    for (;;) {
+      if (++failures > opts_.retries) {
+        return make_error(Errc::kIo, what + ": upload failed at byte " + std::to_string(offset) + ": " + why +
+                                         " (gave up after " + std::to_string(failures) + " attempts)");
+      }
+      backoff(failures - 1, what + ": " + why);
+      Request status;
+      status.target = location;
+      auto s = send(status);
+      if (!s.ok()) {
+        if (s.error().code != Errc::kIo) return s.error();
+        why = s.error().describe();
+        continue;
+      }
+      if (s->status == 204) {
+        offset = range_end(s->headers);
+        if (!s->headers["location"].empty()) location = s->headers["location"];
+        stats.resumed = true;
+        if (opts_.note) opts_.note(what + ": resuming upload at byte " + std::to_string(offset) + " of " + std::to_string(size));
+      } else if (s->status >= 500) {
+        why = "answered " + std::to_string(s->status);
+        continue;
+      } else {  // the session is gone or unusable: start over
+        if (opts_.note) opts_.note(what + ": upload session lost (" + std::to_string(s->status) + "), restarting the blob");
+        TRY_ASSIGN(location, start_session());
+        offset = 0;
+      }
+      break;
+    }
+  }
+  Request done;
+  done.method = "PUT";
+  done.target = location + (location.find('?') == std::string::npos ? "?" : "&") + "digest=" + escape(digest);
+  done.body = &empty;
+  TRY_ASSIGN(Response r, send_with_retries(done, what));
+  if (r.status != 201) {
+    return make_error(Errc::kIo, what + ": finishing the upload: " + std::to_string(r.status) + " (" + registry_error(r) + ")");
+  }
+  return stats;
+}
+
+Status RegistryClient::put_manifest(const std::string& repo, const std::string& reference, const std::string& media_type,
+                                    const std::string& bytes) {
+  Request req;
+  req.method = "PUT";
+  req.target = "/v2/" + repo + "/manifests/" + reference;
+  req.body = &bytes;
+  req.headers = {"Content-Type: " + media_type};
+  const std::string what = repo + ":" + reference;
+  TRY_ASSIGN(Response r, send_with_retries(req, what));
+  if (r.status != 201) {
+    return make_error(Errc::kIo, what + ": manifest upload answered " + std::to_string(r.status) + " (" + registry_error(r) + ")");
+  }
+  return {};
+}
+
+}  // namespace airlock::images
