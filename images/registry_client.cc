@@ -5,6 +5,7 @@
 #include "images/registry_client.h"
 
 #include <curl/curl.h>
+#include <fcntl.h>
 
 #include <algorithm>
 #include <cstring>
@@ -14,6 +15,8 @@
 #include <vector>
 
 #include "common/encoding.h"
+#include "common/fs.h"
+#include "common/sha256.h"
 
 namespace airlock::images {
 namespace {
@@ -92,6 +95,7 @@ struct RegistryClient::Request {
   const BlobReader* reader = nullptr; // or streamed from the blob
   uint64_t offset = 0;                // reader: start offset
   uint64_t length = 0;                // reader: bytes to send
+  std::function<Status(std::string_view)> sink;  // GET: receives the body instead of Response::body
 };
 
 RegistryClient::RegistryClient(RegistryOptions opts) : opts_(std::move(opts)) {
@@ -110,6 +114,8 @@ std::string RegistryClient::url(const std::string& target) const {
 namespace {
 
 struct Transfer {
+  const std::function<Status(std::string_view)>* sink = nullptr;
+  Status sink_error;
   const BlobReader* reader = nullptr;
   const std::string* body = nullptr;
   uint64_t offset = 0, length = 0, sent = 0;
@@ -121,6 +127,11 @@ struct Transfer {
 size_t on_header(char* data, size_t size, size_t n, void* user) {
   auto* t = static_cast<Transfer*>(user);
   std::string line(data, size * n);
+  if (line.rfind("HTTP/", 0) == 0) {  // a new response (also after a redirect)
+    t->response->headers.clear();
+    auto sp = line.find(' ');
+    t->response->status = sp == std::string::npos ? 0 : std::atol(line.c_str() + sp + 1);
+  }
   auto colon = line.find(':');
   if (colon != std::string::npos) {
     std::string value = line.substr(colon + 1);
@@ -133,7 +144,12 @@ size_t on_header(char* data, size_t size, size_t n, void* user) {
 
 size_t on_body(char* data, size_t size, size_t n, void* user) {
   auto* t = static_cast<Transfer*>(user);
-  if (t->response->body.size() < (1u << 20)) t->response->body.append(data, size * n);
+  if (t->sink && t->response->status == 200) {
+    t->sink_error = (*t->sink)(std::string_view(data, size * n));
+    if (!t->sink_error.ok()) return 0;  // aborts the transfer
+  } else if (t->response->body.size() < (4u << 20)) {
+    t->response->body.append(data, size * n);
+  }
   return size * n;
 }
 
@@ -153,6 +169,14 @@ size_t on_read(char* buf, size_t size, size_t n, void* user) {
   t->sent += want;
   if (t->on_bytes) t->on_bytes(want);
   return want;
+}
+
+// curl rewinds the body when it must send it again (a reused connection that turned out dead).
+int on_seek(void* user, curl_off_t offset, int origin) {
+  auto* t = static_cast<Transfer*>(user);
+  if (origin != SEEK_SET || offset < 0 || static_cast<uint64_t>(offset) > t->length) return CURL_SEEKFUNC_FAIL;
+  t->sent = static_cast<uint64_t>(offset);
+  return CURL_SEEKFUNC_OK;
 }
 
 }  // namespace
@@ -188,6 +212,11 @@ Result<RegistryClient::Response> RegistryClient::send(const Request& req) {
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
 
     uint64_t length = req.body ? req.body->size() : req.length;
+    if (req.sink) {
+      t.sink = &req.sink;
+      curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);  // blob storage may live elsewhere
+      curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
+    }
     if (req.method == "HEAD") {
       curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
     } else if (req.method == "PUT" || req.method == "PATCH" || req.method == "POST") {
@@ -199,12 +228,15 @@ Result<RegistryClient::Response> RegistryClient::send(const Request& req) {
       curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
       curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
       curl_easy_setopt(c, CURLOPT_READDATA, &t);
+      curl_easy_setopt(c, CURLOPT_SEEKFUNCTION, on_seek);
+      curl_easy_setopt(c, CURLOPT_SEEKDATA, &t);
       curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(length));
       curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req.method.c_str());
     }
     CURLcode rc = curl_easy_perform(c);
     curl_slist_free_all(hdrs);
     if (!t.read_error.ok()) return t.read_error.error();
+    if (!t.sink_error.ok()) return t.sink_error.error();
     if (rc != CURLE_OK) {
       return make_error(Errc::kIo, "registry " + opts_.host + ": " + curl_easy_strerror(rc));
     }
@@ -379,8 +411,14 @@ Result<UploadStats> RegistryClient::push_blob(const std::string& repo, const std
       } else if (s->status >= 500) {
         why = "answered " + std::to_string(s->status);
         continue;
-      } else {  // the session is gone or unusable: start over
-        if (opts_.note) opts_.note(what + ": upload session lost (" + std::to_string(s->status) + "), restarting the blob");
+      } else {
+        // The registry cannot continue this session: distribution <= 2.8 refuses one whose stored
+        // size moved past the last chunk it acknowledged (a chunk cut off mid-way). Start the
+        // blob over; blobs that are complete stay complete.
+        if (opts_.note) {
+          opts_.note(what + ": the registry cannot resume this upload (" + std::to_string(s->status) + ", " +
+                     registry_error(*s) + "); restarting this blob from byte 0");
+        }
         TRY_ASSIGN(location, start_session());
         offset = 0;
       }
@@ -411,6 +449,70 @@ Status RegistryClient::put_manifest(const std::string& repo, const std::string& 
     return make_error(Errc::kIo, what + ": manifest upload answered " + std::to_string(r.status) + " (" + registry_error(r) + ")");
   }
   return {};
+}
+
+Result<RegistryClient::Manifest> RegistryClient::get_manifest(const std::string& repo, const std::string& reference) {
+  Request req;
+  req.target = "/v2/" + repo + "/manifests/" + reference;
+  req.headers = {"Accept: application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, "
+                 "application/vnd.docker.distribution.manifest.list.v2+json, "
+                 "application/vnd.docker.distribution.manifest.v2+json"};
+  const std::string what = repo + (reference.rfind("sha256:", 0) == 0 ? "@" : ":") + reference;
+  TRY_ASSIGN(Response r, send_with_retries(req, what));
+  if (r.status == 404) return make_error(Errc::kNotFound, what + ": not found in registry " + opts_.host);
+  if (r.status != 200) {
+    return make_error(Errc::kIo, what + ": manifest request answered " + std::to_string(r.status) + " (" + registry_error(r) + ")");
+  }
+  Manifest m;
+  m.bytes = r.body;
+  m.digest = sha256_digest(m.bytes);
+  m.media_type = r.headers["content-type"];
+  auto semi = m.media_type.find(';');
+  if (semi != std::string::npos) m.media_type.resize(semi);
+  if (m.media_type.empty() || m.media_type == "application/json") {
+    auto j = nlohmann::json::parse(m.bytes, nullptr, false);
+    if (j.is_object()) m.media_type = j.value("mediaType", std::string());
+  }
+  if (reference.rfind("sha256:", 0) == 0 && m.digest != reference) {
+    return make_error(Errc::kIntegrity, what + ": the registry sent a manifest whose digest is " + m.digest);
+  }
+  return m;
+}
+
+Status RegistryClient::get_blob(const std::string& repo, const std::string& digest, uint64_t size, const std::string& dest) {
+  const std::string what = repo + "@" + digest;
+  for (int attempt = 0;; ++attempt) {
+    int fd = ::open(dest.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return sys_error("create " + dest);
+    UniqueFd out(fd);
+    Sha256 hash;
+    uint64_t got = 0;
+    Request req;
+    req.target = "/v2/" + repo + "/blobs/" + digest;
+    req.sink = [&](std::string_view data) -> Status {
+      got += data.size();
+      if (got > size) return make_error(Errc::kIntegrity, what + ": the registry sent more than the " + std::to_string(size) + " bytes expected");
+      hash.update(data);
+      return write_all(out.get(), data.data(), data.size(), dest);
+    };
+    auto r = send(req);
+    std::string why;
+    if (!r.ok()) {
+      if (r.error().code != Errc::kIo) return r.error();
+      why = r.error().describe();
+    } else if (r->status >= 500 || r->status == 429) {
+      why = "answered " + std::to_string(r->status);
+    } else if (r->status != 200) {
+      return make_error(Errc::kIo, what + ": blob request answered " + std::to_string(r->status) + " (" + registry_error(*r) + ")");
+    } else {
+      if (got != size || hash.finish_digest() != digest) {
+        return make_error(Errc::kIntegrity, what + ": the registry sent content that does not match the digest");
+      }
+      return {};
+    }
+    if (attempt >= opts_.retries) return make_error(Errc::kIo, what + ": " + why + " (gave up)");
+    backoff(attempt, what + ": " + why);
+  }
 }
 
 }  // namespace airlock::images

@@ -54,6 +54,16 @@ class RegistryClient {
   Status put_manifest(const std::string& repo, const std::string& reference, const std::string& media_type,
                       const std::string& bytes);
 
+  struct Manifest {
+    std::string media_type;
+    std::string digest;  // sha256 of bytes (checked against a digest reference)
+    std::string bytes;
+  };
+  // GET a manifest or index by tag or digest (OCI and Docker schema 2 media types accepted).
+  Result<Manifest> get_manifest(const std::string& repo, const std::string& reference);
+  // GET a blob into a new file, checking size and sha256 on the way (redirects are followed).
+  Status get_blob(const std::string& repo, const std::string& digest, uint64_t size, const std::string& dest);
+
   struct Response {
     long status = 0;
     std::map<std::string, std::string> headers;  // lower-case names

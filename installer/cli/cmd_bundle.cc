@@ -13,6 +13,8 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/progress.h"
+#include "images/archive_import.h"
+#include "images/pull.h"
 #include "installer/cli/commands.h"
 #include "installer/cli/exit_codes.h"
 #include "installer/cli/passphrase.h"
@@ -63,6 +65,8 @@ Result<int64_t> source_date_epoch() {
 
 struct CreateArgs : CommonFlags {
   std::string spec, out, base, split, passphrase_file;
+  std::string registry_ca, registry_user, registry_password_file;  // for `image:` inputs
+  bool registry_insecure = false;
   std::vector<std::string> keys;
   int level = 3;
 };
@@ -100,6 +104,24 @@ Status run_create(const CreateArgs& a, const Context& ctx) {
     ~Cleanup() { remove_tree(dir); }
   } cleanup{opts.work_dir};
   log::verbose("staging compressed payloads in " + opts.work_dir);
+  // Image inputs that are not layouts yet: archives are converted, registry images pulled.
+  for (const auto& c : spec.components) {
+    if (c.type == "oci-image" && !c.layout.empty() && !c.platforms.empty()) {
+      return make_error(Errc::kInvalidArgument, c.where + ": component '" + c.name +
+                                                    "': 'platforms' applies to 'image:' inputs; a layout is packed as it is");
+    }
+  }
+  TRY_STATUS(images::resolve_archive_inputs(spec, opts.work_dir));
+  images::RegistryOptions registry;
+  registry.insecure = a.registry_insecure;
+  registry.ca_file = a.registry_ca;
+  registry.user = a.registry_user;
+  if (!a.registry_password_file.empty()) {
+    TRY_ASSIGN(std::string pw, read_file(a.registry_password_file, 4096));
+    registry.password = pw.substr(0, pw.find('\n'));
+  }
+  registry.note = [](const std::string& m) { log::info(m); };
+  TRY_STATUS(images::resolve_registry_inputs(spec, registry, opts.work_dir));
   TRY_ASSIGN(bundle::BundlePlan plan, bundle::plan_bundle(spec, opts));
   TRY_ASSIGN(bundle::WriteResult w, bundle::write_bundle(plan, key_ptrs, a.out, split, opts.source_date_epoch, opts.progress));
   const auto& m = plan.manifest;
@@ -224,6 +246,10 @@ void register_bundle(CLI::App& app, Context& ctx) {
   create->add_option("--split", ca->split, "Write parts of at most SIZE (e.g. 4000M for FAT32): OUT.000, OUT.001, ...");
   create->add_option("--base", ca->base, "Write a delta: omit blobs that this older bundle already has");
   create->add_option("--level", ca->level, "zstd level for compressible payloads (default 3)")->check(CLI::Range(1, 19));
+  create->add_option("--registry-ca", ca->registry_ca, "For image: inputs: CA certificate of the source registry");
+  create->add_flag("--registry-insecure", ca->registry_insecure, "For image: inputs: plain http to the source registry");
+  create->add_option("--registry-user", ca->registry_user, "For image: inputs: registry user name");
+  create->add_option("--registry-password-file", ca->registry_password_file, "For image: inputs: file with the password");
   add_common(create, *ca);
   on_run(create, ca, ctx, [&ctx](const CreateArgs& a) { return run_create(a, ctx); });
 
