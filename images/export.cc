@@ -69,7 +69,7 @@ Result<ExportFormat> parse_export_format(const std::string& text) {
   return make_error(Errc::kInvalidArgument, "unknown --format '" + text + "' (use docker-archive or oci)");
 }
 
-Status export_image(const BundleImages& b, const Image& img, const std::string& out, const ExportOptions& opts) {
+Status write_image_archive(const BundleImages& b, const Image& img, bundle::ByteSink& sink, const ExportOptions& opts) {
   const bundle::Component& c = *img.component;
   std::vector<Descriptor> blobs;  // what goes into blobs/sha256, in a fixed order
   nlohmann::json index = {{"schemaVersion", 2}, {"mediaType", "application/vnd.oci.image.index.v1+json"}};
@@ -100,18 +100,8 @@ Status export_image(const BundleImages& b, const Image& img, const std::string& 
   }
   uint64_t total = 0;
   for (const auto& d : blobs) total += d.size;
-  Progress progress("export", total, opts.progress && out != "-");
-
-  std::unique_ptr<bundle::ByteSink> sink;
-  bundle::PartsWriter* file = nullptr;
-  if (out == "-") {
-    sink = std::make_unique<bundle::FdSink>(STDOUT_FILENO, "standard output");
-  } else {
-    auto w = std::make_unique<bundle::PartsWriter>(out, 0);
-    file = w.get();
-    sink = std::move(w);
-  }
-  bundle::TarWriter tar(*sink, 0);
+  Progress progress("export", total, opts.progress);
+  bundle::TarWriter tar(sink, 0);
   TRY_STATUS(tar.add_member("oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}"));
   TRY_STATUS(tar.add_member("index.json", index.dump() + "\n"));
   if (!docker_manifest.is_null()) TRY_STATUS(tar.add_member("manifest.json", docker_manifest.dump() + "\n"));
@@ -122,10 +112,20 @@ Status export_image(const BundleImages& b, const Image& img, const std::string& 
   }
   TRY_STATUS(tar.close());
   progress.finish();
-  if (file) {
-    auto committed = file->commit();
-    if (!committed.ok()) return committed.error();
+  return {};
+}
+
+Status export_image(const BundleImages& b, const Image& img, const std::string& out, const ExportOptions& opts) {
+  if (out == "-") {
+    bundle::FdSink sink(STDOUT_FILENO, "standard output");
+    ExportOptions quiet = opts;
+    quiet.progress = false;
+    return write_image_archive(b, img, sink, quiet);
   }
+  bundle::PartsWriter file(out, 0);
+  TRY_STATUS(write_image_archive(b, img, file, opts));
+  auto committed = file.commit();
+  if (!committed.ok()) return committed.error();
   return {};
 }
 

@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "bundle/parts.h"
 #include "images/bundle_images.h"
 
 namespace airlock::images {
@@ -22,5 +23,8 @@ struct ExportOptions {
 
 // out: a file path (written under a temporary name, then renamed) or "-" for stdout.
 Status export_image(const BundleImages& bundle, const Image& image, const std::string& out, const ExportOptions& opts);
+// The same stream into any sink (a pipe to `docker load`, ...).
+Status write_image_archive(const BundleImages& bundle, const Image& image, bundle::ByteSink& sink,
+                           const ExportOptions& opts);
 
 }  // namespace airlock::images

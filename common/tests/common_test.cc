@@ -5,6 +5,7 @@
 #include "common/encoding.h"
 #include "common/fs.h"
 #include "common/json.h"
+#include "common/process.h"
 #include "common/read_ahead.h"
 #include "common/sha256.h"
 
@@ -125,6 +126,49 @@ TEST(ReadAhead, ReadsFilesInOrderAndReportsErrorsInPlace) {
   EXPECT_EQ(last.code, Errc::kNotFound);
   EXPECT_NE(last.describe().find("missing"), std::string::npos);
   remove_tree(dir);
+}
+
+}  // namespace
+}  // namespace airlock
+
+namespace airlock {
+namespace {
+
+TEST(SystemProcessRunner, CapturesOutputExitCodeAndStdin) {
+  SystemProcessRunner runner;
+  auto r = runner.run({"sh", "-c", "echo out; echo err >&2; exit 3"}, {});
+  ASSERT_TRUE(r.ok()) << r.error().describe();
+  EXPECT_EQ(r->exit_code, 3);
+  EXPECT_EQ(r->out, "out\n");
+  EXPECT_EQ(r->err, "err\n");
+
+  ProcessOptions opts;
+  std::string big(3 << 20, 'x');  // larger than a pipe buffer: the feeder must stream
+  opts.stdin_writer = [&](const std::function<Status(const void*, size_t)>& write) {
+    return write(big.data(), big.size());
+  };
+  r = runner.run({"wc", "-c"}, opts);
+  ASSERT_TRUE(r.ok()) << r.error().describe();
+  EXPECT_EQ(r->exit_code, 0);
+  EXPECT_EQ(std::stoul(r->out), big.size());
+}
+
+TEST(SystemProcessRunner, KillsTheProcessGroupOnTimeout) {
+  SystemProcessRunner runner;
+  ProcessOptions opts;
+  opts.timeout = std::chrono::milliseconds(300);
+  auto start = std::chrono::steady_clock::now();
+  auto r = runner.run({"sh", "-c", "sleep 30 & sleep 30"}, opts);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->timed_out);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+}
+
+TEST(SystemProcessRunner, MissingProgramIsAnError) {
+  SystemProcessRunner runner;
+  auto r = runner.run({"/nonexistent/airlock-no-such-tool"}, {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().describe().find("cannot run /nonexistent/airlock-no-such-tool"), std::string::npos);
 }
 
 }  // namespace
