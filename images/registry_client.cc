@@ -231,6 +231,7 @@ Result<RegistryClient::Response> RegistryClient::send(const Request& req) {
       curl_easy_setopt(c, CURLOPT_SEEKFUNCTION, on_seek);
       curl_easy_setopt(c, CURLOPT_SEEKDATA, &t);
       curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(length));
+      curl_easy_setopt(c, CURLOPT_UPLOAD_BUFFERSIZE, 1L << 20);  // fewer, larger reads of the bundle
       curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req.method.c_str());
     }
     CURLcode rc = curl_easy_perform(c);

@@ -94,7 +94,7 @@ random_bytes() {  # LABEL NBYTES
   local key iv
   key=$(printf '%s' "key:$1" | sha256sum | awk '{print $1}')
   iv=$(printf '%s' "iv:$1" | sha256sum | awk '{print substr($1, 1, 32)}')
-  openssl enc -aes-256-ctr -K "$key" -iv "$iv" </dev/zero | head -c "$2" || true  # head ends the pipe
+  openssl enc -aes-256-ctr -K "$key" -iv "$iv" </dev/zero 2>/dev/null | head -c "$2" || true  # head ends the pipe
 }
 
 # Store stdin as a blob of the OCI layout and print "DIGEST SIZE".
