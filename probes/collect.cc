@@ -1,0 +1,557 @@
+// Collectors over a SystemRoot (see collect.h). Paths are root-relative ("sys/...", "proc/...",
+// "etc/..."); tests/probe_paths_check.sh fails the build's tests on absolute /sys or /proc
+// literals here.
+#include "probes/collect.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <set>
+
+#include "probes/parse.h"
+
+namespace airlock::probes {
+namespace {
+
+std::string base_name(const std::string& p) {
+  size_t k = p.rfind('/');
+  return k == std::string::npos ? p : p.substr(k + 1);
+}
+
+// The reason for a value that was read but does not parse; sysfs gives "" for e.g. the speed
+// of a link that is down.
+std::string malformed(const std::string& text) {
+  return text.empty() ? "empty" : "malformed: " + text.substr(0, 64);
+}
+
+// Thin typed readers: read a file through the root and parse it, or keep the reason.
+struct Reader {
+  const SystemRoot& root;
+
+  Fact<std::string> text(const std::string& rel) const {
+    auto r = root.read_file(rel, 1 << 20);
+    if (!r.ok()) return Fact<std::string>::fail(error_reason(r.error()));
+    return Fact<std::string>::of(trim(*r));
+  }
+  Fact<uint64_t> u64(const std::string& rel) const {
+    auto t = text(rel);
+    if (!t.ok()) return Fact<uint64_t>::fail(t.error);
+    auto v = parse_u64(*t.value);
+    if (!v) return Fact<uint64_t>::fail(malformed(*t.value));
+    return Fact<uint64_t>::of(*v);
+  }
+  Fact<int64_t> i64(const std::string& rel) const {
+    auto t = text(rel);
+    if (!t.ok()) return Fact<int64_t>::fail(t.error);
+    auto v = parse_i64(*t.value);
+    if (!v) return Fact<int64_t>::fail(malformed(*t.value));
+    return Fact<int64_t>::of(*v);
+  }
+  Fact<std::string> hex(const std::string& rel) const {
+    auto t = text(rel);
+    if (!t.ok()) return t;
+    std::string h = parse_hex_id(*t.value);
+    if (h.empty()) return Fact<std::string>::fail(malformed(*t.value));
+    return Fact<std::string>::of(h);
+  }
+  // Basename of a symlink's target (e.g. the bound driver).
+  Fact<std::string> link_base(const std::string& rel) const {
+    auto r = root.read_link(rel);
+    if (!r.ok()) return Fact<std::string>::fail(error_reason(r.error()));
+    return Fact<std::string>::of(base_name(*r));
+  }
+  // The last PCI address on the resolved path of rel (a device link), or the reason.
+  Fact<std::string> pci_of(const std::string& rel) const {
+    auto r = root.real_path(rel);
+    if (!r.ok()) return Fact<std::string>::fail(error_reason(r.error()));
+    auto chain = pci_chain(*r);
+    if (chain.empty()) return Fact<std::string>::fail("not a PCI device");
+    return Fact<std::string>::of(chain.back());
+  }
+};
+
+template <class T>
+Fact<T> list_fail(const Error& e) {
+  return Fact<T>::fail(error_reason(e));
+}
+
+const char* const kDmiAttrs[] = {
+    "sys_vendor",    "product_name",   "product_family", "product_sku",   "product_version",
+    "bios_vendor",   "bios_version",   "bios_date",      "board_vendor",  "board_name",
+    "board_version", "chassis_type",   "chassis_vendor", "product_serial", "product_uuid"};
+
+std::string detect_virt(const HostFacts& h, bool hypervisor_flag) {
+  auto get = [&](const char* k) -> std::string {
+    auto it = h.dmi.find(k);
+    return it != h.dmi.end() && it->second.ok() ? *it->second.value : std::string();
+  };
+  std::string vendor = get("sys_vendor"), product = get("product_name");
+  std::string both = vendor + " " + product + " " + get("bios_vendor");
+  auto has = [&](const char* s) { return both.find(s) != std::string::npos; };
+  if (has("QEMU") || has("KVM") || has("Bochs") || has("SeaBIOS")) return "kvm";
+  if (has("VMware")) return "vmware";
+  if (has("VirtualBox") || has("innotek")) return "virtualbox";
+  if (vendor == "Microsoft Corporation" && product == "Virtual Machine") return "hyperv";
+  if (has("Xen")) return "xen";
+  if (has("Amazon EC2")) return "amazon";
+  if (has("Google Compute Engine")) return "google";
+  if (hypervisor_flag) return "vm";
+  if (!vendor.empty() || !product.empty()) return "none";
+  return "unknown";
+}
+
+bool deadline_passed(const CollectOptions& o) {
+  return o.deadline && std::chrono::steady_clock::now() >= *o.deadline;
+}
+
+}  // namespace
+
+HostFacts collect_host(const SystemRoot& root, const std::vector<Mount>* mounts) {
+  Reader rd{root};
+  HostFacts h;
+  auto os = root.read_file("etc/os-release");
+  if (!os.ok()) os = root.read_file("usr/lib/os-release");
+  h.os_release = os.ok() ? Fact<std::map<std::string, std::string>>::of(parse_os_release(*os))
+                         : Fact<std::map<std::string, std::string>>::fail(error_reason(os.error()));
+  h.kernel_release = rd.text("proc/sys/kernel/osrelease");
+  h.kernel_version = rd.text("proc/version");
+  h.cmdline = rd.text("proc/cmdline");
+  auto mods = root.read_file("proc/modules");
+  h.modules = mods.ok() ? Fact<std::vector<std::string>>::of(parse_modules(*mods))
+                        : Fact<std::vector<std::string>>::fail(error_reason(mods.error()));
+  std::string dmi_dir = root.exists("sys/class/dmi/id") ? "sys/class/dmi/id"
+                                                        : "sys/devices/virtual/dmi/id";
+  for (const char* a : kDmiAttrs) h.dmi[a] = rd.text(dmi_dir + "/" + a);
+  bool hv = false;
+  if (auto ci = root.read_file("proc/cpuinfo"); ci.ok()) hv = parse_cpuinfo(*ci).hypervisor;
+  h.virtualization = detect_virt(h, hv);
+  h.cgroup = "unknown";
+  if (mounts) {
+    bool v1 = false, v2 = false;
+    for (const auto& m : *mounts) {
+      if (m.fs_type == "cgroup2") v2 = true;
+      if (m.fs_type == "cgroup") v1 = true;
+    }
+    h.cgroup = v1 && v2 ? "hybrid" : v2 ? "v2" : v1 ? "v1" : "unknown";
+  }
+  return h;
+}
+
+CpuMemFacts collect_cpu_memory(const SystemRoot& root) {
+  Reader rd{root};
+  CpuMemFacts c;
+  if (auto ci = root.read_file("proc/cpuinfo"); ci.ok()) {
+    CpuInfo p = parse_cpuinfo(*ci);
+    c.cpu_model = p.model.empty() ? Fact<std::string>::fail("not in cpuinfo")
+                                  : Fact<std::string>::of(p.model);
+    c.logical_cpus = Fact<uint64_t>::of(p.logical_cpus);
+    c.sockets = p.sockets ? Fact<uint64_t>::of(p.sockets) : Fact<uint64_t>::fail("not in cpuinfo");
+  } else {
+    std::string why = error_reason(ci.error());
+    c.cpu_model = Fact<std::string>::fail(why);
+    c.logical_cpus = Fact<uint64_t>::fail(why);
+    c.sockets = Fact<uint64_t>::fail(why);
+  }
+  if (auto mi = root.read_file("proc/meminfo"); mi.ok()) {
+    auto m = parse_meminfo(*mi);
+    auto get = [&](const char* k) {
+      auto it = m.find(k);
+      return it == m.end() ? Fact<uint64_t>::fail("not in meminfo") : Fact<uint64_t>::of(it->second);
+    };
+    c.mem_total_bytes = get("MemTotal");
+    c.mem_available_bytes = get("MemAvailable");
+    c.swap_total_bytes = get("SwapTotal");
+  } else {
+    std::string why = error_reason(mi.error());
+    c.mem_total_bytes = c.mem_available_bytes = c.swap_total_bytes = Fact<uint64_t>::fail(why);
+  }
+  std::string node_dir = "sys/bus/node/devices";
+  auto nodes = root.list_dir(node_dir);
+  if (!nodes.ok()) {
+    node_dir = "sys/devices/system/node";
+    nodes = root.list_dir(node_dir);
+  }
+  if (nodes.ok()) {
+    std::vector<NumaNode> out;
+    for (const auto& n : *nodes) {
+      if (n.rfind("node", 0) != 0) continue;
+      auto id = parse_u64(n.substr(4));
+      if (!id) continue;
+      NumaNode nn;
+      nn.id = static_cast<int>(*id);
+      std::string d = node_dir + "/" + n;
+      nn.cpulist = rd.text(d + "/cpulist");
+      if (auto mi = root.read_file(d + "/meminfo"); mi.ok()) {
+        auto m = parse_meminfo(*mi);
+        auto it = m.find("MemTotal");
+        nn.mem_total_bytes = it == m.end() ? Fact<uint64_t>::fail("not in meminfo")
+                                           : Fact<uint64_t>::of(it->second);
+      } else {
+        nn.mem_total_bytes = Fact<uint64_t>::fail(error_reason(mi.error()));
+      }
+      out.push_back(std::move(nn));
+    }
+    std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.id < b.id; });
+    c.numa_nodes = Fact<std::vector<NumaNode>>::of(std::move(out));
+  } else {
+    c.numa_nodes = list_fail<std::vector<NumaNode>>(nodes.error());
+  }
+  auto hp = root.list_dir("sys/kernel/mm/hugepages");
+  if (hp.ok()) {
+    std::vector<HugepagePool> pools;
+    for (const auto& d : *hp) {
+      // hugepages-2048kB
+      if (d.rfind("hugepages-", 0) != 0 || d.size() < 13 || d.substr(d.size() - 2) != "kB") continue;
+      auto kb = parse_u64(d.substr(10, d.size() - 12));
+      if (!kb) continue;
+      HugepagePool p;
+      p.page_size_bytes = *kb << 10;
+      p.nr_hugepages = rd.u64("sys/kernel/mm/hugepages/" + d + "/nr_hugepages");
+      pools.push_back(std::move(p));
+    }
+    c.hugepages = Fact<std::vector<HugepagePool>>::of(std::move(pools));
+  } else {
+    c.hugepages = list_fail<std::vector<HugepagePool>>(hp.error());
+  }
+  return c;
+}
+
+Fact<std::vector<PciDevice>> collect_pci(const SystemRoot& root) {
+  Reader rd{root};
+  auto names = root.list_dir("sys/bus/pci/devices");
+  if (!names.ok()) return list_fail<std::vector<PciDevice>>(names.error());
+  std::vector<PciDevice> out;
+  for (const auto& n : *names) {
+    if (!is_pci_address(n)) continue;
+    std::string d = "sys/bus/pci/devices/" + n;
+    PciDevice p;
+    p.bdf = pci_chain(n).front();
+    p.class_code = rd.hex(d + "/class");
+    p.vendor = rd.hex(d + "/vendor");
+    p.device = rd.hex(d + "/device");
+    p.subsystem_vendor = rd.hex(d + "/subsystem_vendor");
+    p.subsystem_device = rd.hex(d + "/subsystem_device");
+    p.driver = rd.link_base(d + "/driver");
+    p.numa_node = rd.i64(d + "/numa_node");
+    p.local_cpulist = rd.text(d + "/local_cpulist");
+    p.link.current_speed = rd.text(d + "/current_link_speed");
+    p.link.max_speed = rd.text(d + "/max_link_speed");
+    p.link.current_width = rd.u64(d + "/current_link_width");
+    p.link.max_width = rd.u64(d + "/max_link_width");
+    if (p.link.current_speed.ok() && p.link.max_speed.ok() && p.link.current_width.ok() &&
+        p.link.max_width.ok()) {
+      auto cs = parse_leading_number(*p.link.current_speed.value);
+      auto ms = parse_leading_number(*p.link.max_speed.value);
+      if (cs && ms) {
+        p.link.degraded = *cs < *ms || *p.link.current_width.value < *p.link.max_width.value;
+      }
+    }
+    if (auto rp = root.real_path(d); rp.ok()) {
+      auto chain = pci_chain(*rp);
+      if (!chain.empty()) chain.pop_back();  // the device itself
+      p.upstream = std::move(chain);
+    }
+    p.is_vf = root.exists(d + "/physfn");
+    out.push_back(std::move(p));
+  }
+  return Fact<std::vector<PciDevice>>::of(std::move(out));
+}
+
+GpuDriver collect_gpu_driver(const SystemRoot& root) {
+  GpuDriver g;
+  auto v = root.read_file("proc/driver/nvidia/version");
+  if (!v.ok()) {
+    g.nvidia_version = g.nvidia_flavour = Fact<std::string>::fail(error_reason(v.error()));
+    return g;
+  }
+  auto p = parse_nvidia_version(*v);
+  if (!p) {
+    g.nvidia_version = g.nvidia_flavour = Fact<std::string>::fail("malformed");
+    return g;
+  }
+  g.nvidia_version = Fact<std::string>::of(p->version);
+  g.nvidia_flavour = Fact<std::string>::of(p->flavour);
+  return g;
+}
+
+Fact<std::vector<Gpu>> collect_gpus(const SystemRoot& root, const std::vector<PciDevice>& pci) {
+  Reader rd{root};
+  std::vector<Gpu> out;
+  auto class_is = [](const PciDevice& p, std::string_view prefix) {
+    return p.class_code.ok() && p.class_code.value->rfind(prefix, 0) == 0;
+  };
+  auto vendor_is = [](const PciDevice& p, std::string_view v) {
+    return p.vendor.ok() && *p.vendor.value == v;
+  };
+  auto from_pci = [](const PciDevice& p, const char* vendor) {
+    Gpu g;
+    g.bdf = p.bdf;
+    g.vendor = vendor;
+    g.found_by = "pci";
+    g.device_id = p.device;
+    g.driver = p.driver;
+    g.numa_node = p.numa_node;
+    g.model = Fact<std::string>::fail("ENOENT");
+    g.uuid = Fact<std::string>::fail("ENOENT");
+    return g;
+  };
+  for (const auto& p : pci) {
+    if (vendor_is(p, "10de") && (class_is(p, "0300") || class_is(p, "0302"))) {
+      out.push_back(from_pci(p, "nvidia"));
+    } else if (vendor_is(p, "1002") && (class_is(p, "0300") || class_is(p, "0380"))) {
+      out.push_back(from_pci(p, "amd"));
+    }
+  }
+  // NVIDIA's own view: works when PCI folders are incomplete (vendor files missing).
+  auto procs = root.list_dir("proc/driver/nvidia/gpus");
+  if (procs.ok()) {
+    for (const auto& n : *procs) {
+      if (!is_pci_address(n)) continue;
+      std::string bdf = pci_chain(n).front();
+      auto it = std::find_if(out.begin(), out.end(), [&](const Gpu& g) { return g.bdf == bdf; });
+      if (it == out.end()) {
+        auto pit = std::find_if(pci.begin(), pci.end(),
+                                [&](const PciDevice& p) { return p.bdf == bdf; });
+        Gpu g;
+        if (pit != pci.end()) {
+          g = from_pci(*pit, "nvidia");
+        } else {
+          g.bdf = bdf;
+          g.vendor = "nvidia";
+          g.device_id = g.driver = Fact<std::string>::fail("no PCI device");
+          g.numa_node = Fact<int64_t>::fail("no PCI device");
+        }
+        g.found_by = "procfs";
+        out.push_back(std::move(g));
+        it = out.end() - 1;
+      } else {
+        it->found_by = "pci+procfs";
+      }
+      auto info = root.read_file("proc/driver/nvidia/gpus/" + n + "/information");
+      if (info.ok()) {
+        it->info = parse_colon_kv(*info);
+        auto model = it->info.find("Model");
+        it->model = model != it->info.end() ? Fact<std::string>::of(model->second)
+                                            : Fact<std::string>::fail("not in information");
+        auto uuid = it->info.find("GPU UUID");
+        it->uuid = uuid != it->info.end() ? Fact<std::string>::of(uuid->second)
+                                          : Fact<std::string>::fail("not in information");
+      } else {
+        it->model = it->uuid = Fact<std::string>::fail(error_reason(info.error()));
+      }
+    }
+  }
+  // AMD KFD topology: GPU nodes have a non-zero gpu_id; location_id = bus << 8 | devfn.
+  if (auto nodes = root.list_dir("sys/class/kfd/kfd/topology/nodes"); nodes.ok()) {
+    for (const auto& n : *nodes) {
+      std::string d = "sys/class/kfd/kfd/topology/nodes/" + n;
+      auto gid = rd.u64(d + "/gpu_id");
+      if (!gid.ok() || *gid.value == 0) continue;
+      auto props = root.read_file(d + "/properties");
+      if (!props.ok()) continue;
+      std::string text = *props;
+      uint64_t loc = 0, dom = 0;
+      size_t i = 0;
+      while (i < text.size()) {
+        size_t j = text.find('\n', i);
+        if (j == std::string::npos) j = text.size();
+        std::string line = text.substr(i, j - i);
+        size_t sp = line.find(' ');
+        if (sp != std::string::npos) {
+          auto val = parse_u64(line.substr(sp + 1));
+          if (val && line.substr(0, sp) == "location_id") loc = *val;
+          if (val && line.substr(0, sp) == "domain") dom = *val;
+        }
+        i = j + 1;
+      }
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%04llx:%02llx:%02llx.%llx",
+                    static_cast<unsigned long long>(dom), static_cast<unsigned long long>(loc >> 8),
+                    static_cast<unsigned long long>((loc >> 3) & 0x1f),
+                    static_cast<unsigned long long>(loc & 7));
+      auto it = std::find_if(out.begin(), out.end(), [&](const Gpu& g) { return g.bdf == buf; });
+      if (it != out.end()) {
+        it->found_by = "pci+kfd";
+      } else {
+        Gpu g;
+        g.bdf = buf;
+        g.vendor = "amd";
+        g.found_by = "kfd";
+        g.device_id = g.driver = g.model = g.uuid = Fact<std::string>::fail("no PCI device");
+        g.numa_node = Fact<int64_t>::fail("no PCI device");
+        out.push_back(std::move(g));
+      }
+    }
+  }
+  return Fact<std::vector<Gpu>>::of(std::move(out));
+}
+
+std::vector<Accelerator> collect_accelerators(const std::vector<PciDevice>& pci) {
+  std::vector<Accelerator> out;
+  for (const auto& p : pci) {
+    if (!p.vendor.ok() || !p.device.ok()) continue;
+    std::string cls = p.class_code.ok() ? *p.class_code.value : "";
+    auto id = classify_accelerator(*p.vendor.value, *p.device.value, cls);
+    if (!id) continue;
+    Accelerator a;
+    a.bdf = p.bdf;
+    a.vendor = id->vendor;
+    a.family = id->family;
+    a.vendor_id = *p.vendor.value;
+    a.device_id = *p.device.value;
+    a.driver = p.driver;
+    a.numa_node = p.numa_node;
+    a.is_vf = p.is_vf;
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
+Fact<std::vector<RdmaDevice>> collect_rdma(const SystemRoot& root) {
+  Reader rd{root};
+  auto hcas = root.list_dir("sys/class/infiniband");
+  if (!hcas.ok()) return list_fail<std::vector<RdmaDevice>>(hcas.error());
+  std::vector<RdmaDevice> out;
+  for (const auto& h : *hcas) {
+    std::string d = "sys/class/infiniband/" + h;
+    RdmaDevice dev;
+    dev.name = h;
+    dev.pci_bdf = rd.pci_of(d + "/device");
+    dev.node_type = rd.text(d + "/node_type");
+    dev.fw_ver = rd.text(d + "/fw_ver");
+    dev.hca_type = rd.text(d + "/hca_type");
+    dev.board_id = rd.text(d + "/board_id");
+    dev.node_guid = rd.text(d + "/node_guid");
+    auto ports = root.list_dir(d + "/ports");
+    if (ports.ok()) {
+      std::vector<RdmaPort> ps;
+      for (const auto& pn : *ports) {
+        auto num = parse_u64(pn);
+        if (!num) continue;
+        std::string pd = d + "/ports/" + pn;
+        RdmaPort p;
+        p.port = static_cast<int>(*num);
+        p.state = rd.text(pd + "/state");
+        p.phys_state = rd.text(pd + "/phys_state");
+        p.rate = rd.text(pd + "/rate");
+        p.link_layer = rd.text(pd + "/link_layer");
+        if (p.rate.ok()) p.rate_gbps = parse_leading_number(*p.rate.value);
+        if (p.state.ok()) {
+          if (auto s = parse_state_number(*p.state.value)) p.active = *s == 4;
+        }
+        ps.push_back(std::move(p));
+      }
+      std::sort(ps.begin(), ps.end(), [](auto& a, auto& b) { return a.port < b.port; });
+      dev.ports = Fact<std::vector<RdmaPort>>::of(std::move(ps));
+    } else {
+      dev.ports = list_fail<std::vector<RdmaPort>>(ports.error());
+    }
+    out.push_back(std::move(dev));
+  }
+  return Fact<std::vector<RdmaDevice>>::of(std::move(out));
+}
+
+Fact<std::vector<NetInterface>> collect_net(const SystemRoot& root) {
+  Reader rd{root};
+  auto ifs = root.list_dir("sys/class/net");
+  if (!ifs.ok()) return list_fail<std::vector<NetInterface>>(ifs.error());
+  std::vector<NetInterface> out;
+  for (const auto& n : *ifs) {
+    if (n == "bonding_masters") continue;
+    std::string d = "sys/class/net/" + n;
+    NetInterface ni;
+    ni.name = n;
+    ni.physical = root.exists(d + "/device");
+    if (ni.physical) {
+      ni.pci_bdf = rd.pci_of(d + "/device");
+      ni.driver = rd.link_base(d + "/device/driver");
+    } else {
+      ni.pci_bdf = ni.driver = Fact<std::string>::fail("virtual");
+    }
+    ni.operstate = rd.text(d + "/operstate");
+    ni.speed_mbps = rd.i64(d + "/speed");
+    ni.mtu = rd.u64(d + "/mtu");
+    ni.type = rd.u64(d + "/type");
+    ni.address = rd.text(d + "/address");
+    out.push_back(std::move(ni));
+  }
+  return Fact<std::vector<NetInterface>>::of(std::move(out));
+}
+
+Fact<std::vector<BlockDevice>> collect_block(const SystemRoot& root) {
+  Reader rd{root};
+  // Whole disks: /sys/block, plus /sys/class/block entries that are not partitions (some trees,
+  // and some kernels' NVMe namespaces, appear only there).
+  std::set<std::string> names;
+  auto blk = root.list_dir("sys/block");
+  if (blk.ok()) names.insert(blk->begin(), blk->end());
+  auto cls = root.list_dir("sys/class/block");
+  if (cls.ok()) {
+    for (const auto& n : *cls) {
+      if (!root.exists("sys/class/block/" + n + "/partition")) names.insert(n);
+    }
+  }
+  if (!blk.ok() && !cls.ok()) return list_fail<std::vector<BlockDevice>>(blk.error());
+  std::vector<BlockDevice> out;
+  for (const auto& n : names) {
+    if (n.rfind("loop", 0) == 0 || n.rfind("ram", 0) == 0 || n.rfind("zram", 0) == 0) continue;
+    std::string d = root.exists("sys/block/" + n) ? "sys/block/" + n : "sys/class/block/" + n;
+    BlockDevice b;
+    b.name = n;
+    auto sectors = rd.u64(d + "/size");
+    b.size_bytes = sectors.ok() && *sectors.value <= (UINT64_MAX >> 9)
+                       ? Fact<uint64_t>::of(*sectors.value << 9)
+                       : Fact<uint64_t>::fail(sectors.ok() ? "malformed" : sectors.error);
+    b.rotational = rd.u64(d + "/queue/rotational");
+    b.logical_block_size = rd.u64(d + "/queue/logical_block_size");
+    b.model = rd.text(d + "/device/model");
+    b.pci_bdf = rd.pci_of(d);
+    out.push_back(std::move(b));
+  }
+  return Fact<std::vector<BlockDevice>>::of(std::move(out));
+}
+
+Fact<std::vector<Mount>> collect_mounts(const SystemRoot& root) {
+  auto mi = root.read_file("proc/self/mountinfo");
+  if (mi.ok()) return Fact<std::vector<Mount>>::of(parse_mountinfo(*mi));
+  auto pm = root.read_file("proc/mounts");
+  if (pm.ok()) return Fact<std::vector<Mount>>::of(parse_proc_mounts(*pm));
+  return list_fail<std::vector<Mount>>(mi.error());
+}
+
+Facts collect(const SystemRoot& root, const CollectOptions& opts) {
+  auto t0 = std::chrono::steady_clock::now();
+  Facts f;
+#ifdef AIRLOCK_VERSION
+  f.probe_version = AIRLOCK_VERSION;
+#endif
+  f.collected_at_ns = opts.now_ns;
+  f.root = root.describe();
+  const char* kTimeout = "timeout";
+  auto late = [&](const char* section) {
+    if (!deadline_passed(opts)) return false;
+    f.errors.push_back(std::string(section) + ": timeout");
+    return true;
+  };
+  if (late("mounts")) {
+    f.mounts = Fact<std::vector<Mount>>::fail(kTimeout);
+  } else {
+    f.mounts = collect_mounts(root);
+  }
+  if (!late("host")) f.host = collect_host(root, f.mounts.ok() ? &*f.mounts.value : nullptr);
+  if (!late("cpu_memory")) f.cpu_memory = collect_cpu_memory(root);
+  f.pci = late("pci") ? Fact<std::vector<PciDevice>>::fail(kTimeout) : collect_pci(root);
+  static const std::vector<PciDevice> kNone;
+  const auto& pci = f.pci.ok() ? *f.pci.value : kNone;
+  if (!late("gpu_driver")) f.gpu_driver = collect_gpu_driver(root);
+  f.gpus = late("gpus") ? Fact<std::vector<Gpu>>::fail(kTimeout) : collect_gpus(root, pci);
+  f.accelerators = collect_accelerators(pci);
+  f.rdma = late("rdma") ? Fact<std::vector<RdmaDevice>>::fail(kTimeout) : collect_rdma(root);
+  f.net = late("net") ? Fact<std::vector<NetInterface>>::fail(kTimeout) : collect_net(root);
+  f.block = late("block") ? Fact<std::vector<BlockDevice>>::fail(kTimeout) : collect_block(root);
+  f.duration_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                      std::chrono::steady_clock::now() - t0)
+                      .count();
+  return f;
+}
+
+}  // namespace airlock::probes

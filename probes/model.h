@@ -1,0 +1,203 @@
+// The facts model: what one probe run found on one node, as plain structs with no I/O, and
+// its JSON form ("schema": "airlock.facts/v1", documented in docs/facts-schema.md). A fact that
+// could not be read keeps the reason (ENOENT, EACCES, timeout) instead of being dropped.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace airlock::probes {
+
+inline constexpr const char* kFactsSchema = "airlock.facts/v1";
+
+// A value, or the reason it could not be read. Serialises as the value or {"error": reason}.
+template <class T>
+struct Fact {
+  std::optional<T> value;
+  std::string error;
+
+  static Fact of(T v) { return Fact{std::move(v), {}}; }
+  static Fact fail(std::string reason) { return Fact{std::nullopt, std::move(reason)}; }
+  bool ok() const { return value.has_value(); }
+};
+
+template <class T>
+void to_json(nlohmann::json& j, const Fact<T>& f) {
+  if (f.value) {
+    j = *f.value;
+  } else {
+    j = nlohmann::json{{"error", f.error}};
+  }
+}
+
+struct HostFacts {
+  Fact<std::map<std::string, std::string>> os_release;
+  Fact<std::string> kernel_release;
+  Fact<std::string> kernel_version;
+  Fact<std::string> cmdline;
+  Fact<std::vector<std::string>> modules;
+  std::map<std::string, Fact<std::string>> dmi;
+  std::string virtualization;  // "none", "kvm", "vmware", ... or "unknown"
+  std::string cgroup;          // "v2", "v1", "hybrid" or "unknown" (from the mount table)
+};
+
+struct NumaNode {
+  int id = 0;
+  Fact<std::string> cpulist;
+  Fact<uint64_t> mem_total_bytes;
+};
+
+struct HugepagePool {
+  uint64_t page_size_bytes = 0;
+  Fact<uint64_t> nr_hugepages;
+};
+
+struct CpuMemFacts {
+  Fact<std::string> cpu_model;
+  Fact<uint64_t> logical_cpus;
+  Fact<uint64_t> sockets;
+  Fact<uint64_t> mem_total_bytes;
+  Fact<uint64_t> mem_available_bytes;
+  Fact<uint64_t> swap_total_bytes;
+  Fact<std::vector<NumaNode>> numa_nodes;
+  Fact<std::vector<HugepagePool>> hugepages;
+};
+
+struct PciLink {
+  Fact<std::string> current_speed;  // raw sysfs string, e.g. "8 GT/s" or "16.0 GT/s PCIe"
+  Fact<std::string> max_speed;
+  Fact<uint64_t> current_width;
+  Fact<uint64_t> max_width;
+  std::optional<bool> degraded;  // set when all four were read: current below max
+};
+
+struct PciDevice {
+  std::string bdf;  // dddd:bb:dd.f, lower case (domain may be longer than 4 digits)
+  Fact<std::string> class_code;  // 6 hex digits, no 0x
+  Fact<std::string> vendor;      // 4 hex digits
+  Fact<std::string> device;
+  Fact<std::string> subsystem_vendor;
+  Fact<std::string> subsystem_device;
+  Fact<std::string> driver;  // {"error":"ENOENT"} = no driver bound
+  Fact<int64_t> numa_node;   // -1 = unknown to the kernel
+  Fact<std::string> local_cpulist;
+  PciLink link;
+  std::vector<std::string> upstream;  // bridges from the root port down to the parent
+  bool is_vf = false;
+};
+
+struct Gpu {
+  std::string bdf;
+  std::string vendor;  // "nvidia", "amd"
+  std::string found_by;  // "pci", "procfs", "pci+procfs", "kfd"
+  Fact<std::string> device_id;
+  Fact<std::string> model;
+  Fact<std::string> uuid;
+  Fact<std::string> driver;
+  Fact<int64_t> numa_node;
+  std::map<std::string, std::string> info;  // /proc/driver/nvidia/gpus/<bdf>/information
+};
+
+struct GpuDriver {
+  Fact<std::string> nvidia_version;  // "535.129.03"
+  Fact<std::string> nvidia_flavour;  // "proprietary" or "open"
+};
+
+struct Accelerator {
+  std::string bdf;
+  std::string vendor;  // "habana", "furiosa", "rebellions", "tenstorrent", "nec", ...
+  std::string family;  // "Gaudi2", "Vector Engine", ... or "unknown device XXXX"
+  std::string vendor_id;
+  std::string device_id;
+  Fact<std::string> driver;
+  Fact<int64_t> numa_node;
+  bool is_vf = false;
+};
+
+struct RdmaPort {
+  int port = 0;
+  Fact<std::string> state;       // raw "4: ACTIVE"
+  Fact<std::string> phys_state;  // raw "5: LinkUp"
+  Fact<std::string> rate;        // raw "56 Gb/sec (4X FDR)"
+  Fact<std::string> link_layer;  // "InfiniBand" or "Ethernet"
+  std::optional<double> rate_gbps;
+  std::optional<bool> active;
+};
+
+struct RdmaDevice {
+  std::string name;  // mlx5_0
+  Fact<std::string> pci_bdf;
+  Fact<std::string> node_type;
+  Fact<std::string> fw_ver;
+  Fact<std::string> hca_type;
+  Fact<std::string> board_id;
+  Fact<std::string> node_guid;
+  Fact<std::vector<RdmaPort>> ports;
+};
+
+struct NetInterface {
+  std::string name;
+  bool physical = false;  // has a device link
+  Fact<std::string> pci_bdf;
+  Fact<std::string> driver;
+  Fact<std::string> operstate;
+  Fact<int64_t> speed_mbps;  // EINVAL when the link is down
+  Fact<uint64_t> mtu;
+  Fact<uint64_t> type;  // 1 Ethernet, 32 IPoIB
+  Fact<std::string> address;
+};
+
+struct BlockDevice {
+  std::string name;
+  Fact<uint64_t> size_bytes;  // sysfs size is always in 512-byte sectors
+  Fact<uint64_t> rotational;
+  Fact<uint64_t> logical_block_size;
+  Fact<std::string> model;
+  Fact<std::string> pci_bdf;
+};
+
+struct Mount {
+  std::string source;
+  std::string mount_point;
+  std::string fs_type;
+  std::string options;
+  std::string kind;  // "local", "network", "parallel", "pseudo"
+};
+
+struct Facts {
+  std::string schema = kFactsSchema;
+  std::string probe_version;
+  int64_t collected_at_ns = 0;
+  int64_t duration_ns = 0;
+  std::string root;
+  HostFacts host;
+  CpuMemFacts cpu_memory;
+  Fact<std::vector<PciDevice>> pci;
+  GpuDriver gpu_driver;
+  Fact<std::vector<Gpu>> gpus;
+  std::vector<Accelerator> accelerators;
+  Fact<std::vector<RdmaDevice>> rdma;
+  Fact<std::vector<NetInterface>> net;
+  Fact<std::vector<BlockDevice>> block;
+  Fact<std::vector<Mount>> mounts;
+  std::vector<std::string> errors;  // sections skipped (deadline) or otherwise incomplete
+};
+
+void to_json(nlohmann::json& j, const NumaNode& v);
+void to_json(nlohmann::json& j, const HugepagePool& v);
+void to_json(nlohmann::json& j, const PciDevice& v);
+void to_json(nlohmann::json& j, const Gpu& v);
+void to_json(nlohmann::json& j, const Accelerator& v);
+void to_json(nlohmann::json& j, const RdmaPort& v);
+void to_json(nlohmann::json& j, const RdmaDevice& v);
+void to_json(nlohmann::json& j, const NetInterface& v);
+void to_json(nlohmann::json& j, const BlockDevice& v);
+void to_json(nlohmann::json& j, const Mount& v);
+void to_json(nlohmann::json& j, const Facts& v);
+
+}  // namespace airlock::probes

@@ -1,0 +1,384 @@
+// Pure text parsers for the probe (see parse.h). No I/O; malformed input never throws.
+#include "probes/parse.h"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cstdlib>
+#include <set>
+
+namespace airlock::probes {
+namespace {
+
+std::vector<std::string_view> lines_of(std::string_view text) {
+  std::vector<std::string_view> out;
+  size_t i = 0;
+  while (i < text.size()) {
+    size_t j = text.find('\n', i);
+    if (j == std::string_view::npos) j = text.size();
+    out.push_back(text.substr(i, j - i));
+    i = j + 1;
+  }
+  return out;
+}
+
+std::vector<std::string_view> fields_of(std::string_view line) {
+  std::vector<std::string_view> out;
+  size_t i = 0;
+  while (i < line.size()) {
+    while (i < line.size() && std::isspace(static_cast<unsigned char>(line[i]))) ++i;
+    size_t j = i;
+    while (j < line.size() && !std::isspace(static_cast<unsigned char>(line[j]))) ++j;
+    if (j > i) out.push_back(line.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+bool all_hex(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isxdigit(static_cast<unsigned char>(c));
+  });
+}
+
+std::string lower(std::string_view s) {
+  std::string o(s);
+  for (char& c : o) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return o;
+}
+
+}  // namespace
+
+std::string trim(std::string_view s) {
+  size_t b = 0, e = s.size();
+  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
+  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
+  return std::string(s.substr(b, e - b));
+}
+
+std::optional<uint64_t> parse_u64(std::string_view s) {
+  std::string t = trim(s);
+  uint64_t v = 0;
+  auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+  if (ec != std::errc() || p != t.data() + t.size() || t.empty()) return std::nullopt;
+  return v;
+}
+
+std::optional<int64_t> parse_i64(std::string_view s) {
+  std::string t = trim(s);
+  int64_t v = 0;
+  auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+  if (ec != std::errc() || p != t.data() + t.size() || t.empty()) return std::nullopt;
+  return v;
+}
+
+std::string parse_hex_id(std::string_view s) {
+  std::string t = trim(s);
+  if (t.size() > 2 && t[0] == '0' && (t[1] == 'x' || t[1] == 'X')) t = t.substr(2);
+  if (!all_hex(t) || t.size() > 16) return {};
+  return lower(t);
+}
+
+std::optional<double> parse_leading_number(std::string_view s) {
+  std::string t = trim(s);
+  size_t n = 0;
+  while (n < t.size() && (std::isdigit(static_cast<unsigned char>(t[n])) || t[n] == '.')) ++n;
+  if (n == 0 || n > 24) return std::nullopt;
+  std::string num = t.substr(0, n);
+  char* end = nullptr;
+  double v = std::strtod(num.c_str(), &end);
+  if (end != num.c_str() + num.size()) return std::nullopt;
+  return v;
+}
+
+std::optional<int> parse_state_number(std::string_view s) {
+  std::string t = trim(s);
+  size_t colon = t.find(':');
+  if (colon == std::string::npos) return std::nullopt;
+  auto v = parse_i64(std::string_view(t).substr(0, colon));
+  if (!v || *v < 0 || *v > 1000) return std::nullopt;
+  return static_cast<int>(*v);
+}
+
+std::map<std::string, std::string> parse_os_release(std::string_view text) {
+  std::map<std::string, std::string> out;
+  for (auto line : lines_of(text)) {
+    std::string l = trim(line);
+    if (l.empty() || l[0] == '#') continue;
+    size_t eq = l.find('=');
+    if (eq == std::string::npos || eq == 0) continue;
+    std::string key = l.substr(0, eq);
+    if (!std::all_of(key.begin(), key.end(), [](char c) {
+          return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+        })) {
+      continue;
+    }
+    std::string val = l.substr(eq + 1);
+    if (val.size() >= 2 && (val.front() == '"' || val.front() == '\'') && val.back() == val.front()) {
+      val = val.substr(1, val.size() - 2);
+    }
+    out[key] = val;
+  }
+  return out;
+}
+
+std::vector<std::string> parse_modules(std::string_view text) {
+  std::vector<std::string> out;
+  for (auto line : lines_of(text)) {
+    auto f = fields_of(line);
+    if (!f.empty()) out.emplace_back(f[0]);
+  }
+  return out;
+}
+
+std::map<std::string, uint64_t> parse_meminfo(std::string_view text) {
+  std::map<std::string, uint64_t> out;
+  for (auto line : lines_of(text)) {
+    auto f = fields_of(line);
+    size_t k = 0;
+    if (f.size() >= 2 && f[0] == "Node") k = 2;
+    if (f.size() < k + 2) continue;
+    std::string_view key = f[k];
+    if (key.empty() || key.back() != ':') continue;
+    key.remove_suffix(1);
+    auto v = parse_u64(f[k + 1]);
+    if (!v) continue;
+    uint64_t val = *v;
+    if (f.size() > k + 2 && f[k + 2] == "kB") {
+      if (val > (UINT64_MAX >> 10)) continue;
+      val <<= 10;
+    }
+    out[std::string(key)] = val;
+  }
+  return out;
+}
+
+std::map<std::string, std::string> parse_colon_kv(std::string_view text) {
+  std::map<std::string, std::string> out;
+  for (auto line : lines_of(text)) {
+    size_t c = line.find(':');
+    if (c == std::string_view::npos) continue;
+    std::string k = trim(line.substr(0, c));
+    if (k.empty()) continue;
+    out[k] = trim(line.substr(c + 1));
+  }
+  return out;
+}
+
+CpuInfo parse_cpuinfo(std::string_view text) {
+  CpuInfo ci;
+  std::set<std::string> packages;
+  for (auto line : lines_of(text)) {
+    size_t c = line.find(':');
+    if (c == std::string_view::npos) continue;
+    std::string k = trim(line.substr(0, c));
+    std::string v = trim(line.substr(c + 1));
+    if (k == "processor" && parse_u64(v)) {
+      ++ci.logical_cpus;
+    } else if (ci.model.empty() && (k == "model name" || k == "cpu" || k == "Processor")) {
+      ci.model = v;
+    } else if (k == "physical id") {
+      packages.insert(v);
+    } else if (k == "flags") {
+      for (auto f : fields_of(v)) {
+        if (f == "hypervisor") ci.hypervisor = true;
+      }
+    }
+  }
+  ci.sockets = packages.size();
+  return ci;
+}
+
+std::optional<NvidiaVersion> parse_nvidia_version(std::string_view text) {
+  auto ls = lines_of(text);
+  if (ls.empty()) return std::nullopt;
+  std::string_view first = ls[0];
+  size_t km = first.find("Kernel Module");
+  if (km == std::string_view::npos) return std::nullopt;
+  NvidiaVersion v;
+  v.flavour = first.find("Open Kernel Module") != std::string_view::npos ? "open" : "proprietary";
+  for (auto f : fields_of(first.substr(km + 13))) {
+    if (!f.empty() && std::isdigit(static_cast<unsigned char>(f[0])) &&
+        f.find('.') != std::string_view::npos &&
+        std::all_of(f.begin(), f.end(), [](char c) {
+          return std::isdigit(static_cast<unsigned char>(c)) || c == '.';
+        })) {
+      v.version = std::string(f);
+      return v;
+    }
+  }
+  return std::nullopt;
+}
+
+bool is_pci_address(std::string_view s) {
+  // domain:bus:dev.fn
+  size_t c1 = s.find(':');
+  if (c1 == std::string_view::npos || c1 < 4 || c1 > 8) return false;
+  size_t c2 = s.find(':', c1 + 1);
+  size_t dot = s.find('.', c1 + 1);
+  if (c2 == std::string_view::npos || dot == std::string_view::npos || dot < c2) return false;
+  return all_hex(s.substr(0, c1)) && c2 - c1 - 1 == 2 && all_hex(s.substr(c1 + 1, 2)) &&
+         dot - c2 - 1 == 2 && all_hex(s.substr(c2 + 1, 2)) && s.size() - dot - 1 == 1 &&
+         std::isdigit(static_cast<unsigned char>(s[dot + 1])) && s[dot + 1] < '8';
+}
+
+std::vector<std::string> pci_chain(std::string_view resolved_path) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i <= resolved_path.size()) {
+    size_t j = resolved_path.find('/', i);
+    if (j == std::string_view::npos) j = resolved_path.size();
+    auto comp = resolved_path.substr(i, j - i);
+    if (is_pci_address(comp)) out.push_back(lower(comp));
+    i = j + 1;
+  }
+  return out;
+}
+
+std::string unescape_mount_field(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 3 < s.size()) {
+      auto oct = s.substr(i + 1, 3);
+      if (oct.size() == 3 && std::all_of(oct.begin(), oct.end(), [](char c) {
+            return c >= '0' && c <= '7';
+          })) {
+        out.push_back(static_cast<char>(((oct[0] - '0') << 6) | ((oct[1] - '0') << 3) |
+                                        (oct[2] - '0')));
+        i += 3;
+        continue;
+      }
+    }
+    out.push_back(s[i]);
+  }
+  return out;
+}
+
+std::string classify_fs(std::string_view t) {
+  static const std::set<std::string_view> kNetwork = {
+      "nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "virtiofs", "fuse.sshfs", "fuse.s3fs",
+      "fuse.gcsfuse", "fuse.juicefs", "afs", "ncpfs"};
+  static const std::set<std::string_view> kParallel = {
+      "lustre", "gpfs", "wekafs", "beegfs", "ceph", "fuse.ceph-fuse", "glusterfs",
+      "fuse.glusterfs", "panfs", "orangefs", "pvfs2", "fuse.weka"};
+  static const std::set<std::string_view> kPseudo = {
+      "proc", "sysfs", "devtmpfs", "devpts", "tmpfs", "cgroup", "cgroup2", "securityfs",
+      "debugfs", "tracefs", "pstore", "bpf", "mqueue", "hugetlbfs", "configfs", "fusectl",
+      "autofs", "binfmt_misc", "efivarfs", "rpc_pipefs", "nsfs", "overlay", "ramfs", "rootfs",
+      "selinuxfs", "usbfs", "cpuset", "dax", "nfsd", "sockfs", "pipefs"};
+  if (kNetwork.count(t)) return "network";
+  if (kParallel.count(t)) return "parallel";
+  if (kPseudo.count(t)) return "pseudo";
+  return "local";
+}
+
+std::vector<Mount> parse_mountinfo(std::string_view text) {
+  std::vector<Mount> out;
+  for (auto line : lines_of(text)) {
+    auto f = fields_of(line);
+    size_t dash = 0;
+    for (size_t i = 6; i < f.size(); ++i) {
+      if (f[i] == "-") {
+        dash = i;
+        break;
+      }
+    }
+    if (dash == 0 || f.size() < dash + 3) continue;
+    Mount m;
+    m.mount_point = unescape_mount_field(f[4]);
+    m.options = std::string(f[5]);
+    m.fs_type = std::string(f[dash + 1]);
+    m.source = unescape_mount_field(f[dash + 2]);
+    m.kind = classify_fs(m.fs_type);
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+std::vector<Mount> parse_proc_mounts(std::string_view text) {
+  std::vector<Mount> out;
+  for (auto line : lines_of(text)) {
+    auto f = fields_of(line);
+    if (f.size() < 4) continue;
+    Mount m;
+    m.source = unescape_mount_field(f[0]);
+    m.mount_point = unescape_mount_field(f[1]);
+    m.fs_type = std::string(f[2]);
+    m.options = std::string(f[3]);
+    m.kind = classify_fs(m.fs_type);
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+namespace {
+
+struct AccelDevice {
+  const char* device;
+  const char* family;
+};
+struct AccelVendor {
+  const char* vendor_id;
+  const char* vendor;
+  const char* class_prefix;  // "" = any class
+  bool listed_only;          // only the device IDs below are accelerators
+  std::vector<AccelDevice> devices;
+};
+
+const std::vector<AccelVendor>& accel_table() {
+  static const std::vector<AccelVendor> k = {
+      {"1da3", "habana", "", false,
+       {{"0001", "Goya"}, {"0030", "Greco"}, {"1000", "Gaudi"}, {"1010", "Gaudi (secured)"},
+        {"1020", "Gaudi2"}, {"1060", "Gaudi3"}, {"1063", "Gaudi3 (HL-338)"}}},
+      {"1ed2", "furiosa", "", false,
+       {{"0000", "Warboy"}, {"0001", "RNGD"}, {"0002", "RNGD-Plus"}, {"2222", "RNGD-S"}}},
+      {"1eff", "rebellions", "", false,
+       {{"1020", "ATOM (RBLN-CA02)"}, {"1021", "ATOM VF"}, {"1110", "RBLN-CA11"},
+        {"1120", "ATOM-Plus (RBLN-CA12)"}, {"1210", "RBLN-CA21"}, {"1220", "ATOM-Plus (RBLN-CA22)"},
+        {"1250", "ATOM-Max (RBLN-CA25)"}, {"2030", "REBEL (RBLN-CR03)"}, {"2130", "RBLN-CR13"},
+        {"2230", "RBLN-CR23"}}},
+      {"1e52", "tenstorrent", "", false,
+       {{"faca", "Grayskull"}, {"401e", "Wormhole"}, {"b140", "Blackhole"}}},
+      {"1bcf", "nec", "", false, {{"001c", "SX-Aurora Vector Engine"}}},
+      {"19e5", "huawei", "12", false,
+       {{"d100", "Ascend 310"}, {"d500", "Ascend 310P"}, {"d801", "Ascend 910"},
+        {"d802", "Ascend 910B"}, {"d803", "Ascend 910C"}}},
+      {"1ae0", "google", "", true,
+       {{"005e", "TPU v4"}, {"0056", "TPU v4 lite"}, {"0063", "TPU v5e"}, {"0062", "TPU v5p"},
+        {"006f", "TPU v6e"}}},
+      {"1d95", "graphcore", "", false, {{"0001", "Colossus GC2 (C2)"}, {"0002", "GC1 (S1)"}}},
+      {"1d0f", "aws", "", true,
+       {{"7064", "Inferentia"}, {"7164", "Trainium"}, {"7264", "Inferentia2"},
+        {"7364", "Trainium2"}, {"7564", "Trainium3"}, {"7565", "Trainium3"}}},
+      {"1d22", "baidu", "", false, {{"3684", "Kunlun"}, {"3685", "Kunlun2 VF"}}},
+      {"1e3e", "iluvatar", "", false, {}},
+      {"8086", "intel", "0b40", false, {{"225c", "Xeon Phi"}, {"2250", "Xeon Phi"}}},
+      {"8086", "intel", "", true,
+       {{"0bd5", "Data Center GPU Max 1550"}, {"0bd6", "Data Center GPU Max 1550"},
+        {"0bd9", "Data Center GPU Max 1100"}, {"0bda", "Data Center GPU Max 1100"},
+        {"0bdb", "Data Center GPU Max 1100"}, {"7d1d", "NPU"}, {"643e", "NPU"},
+        {"ad1d", "NPU"}, {"b03e", "NPU"}}},
+  };
+  return k;
+}
+
+}  // namespace
+
+std::optional<AcceleratorId> classify_accelerator(std::string_view vendor, std::string_view device,
+                                                  std::string_view class_code) {
+  for (const auto& v : accel_table()) {
+    if (vendor != v.vendor_id) continue;
+    std::string_view cp = v.class_prefix;
+    if (!cp.empty() && class_code.substr(0, cp.size()) != cp) continue;
+    for (const auto& d : v.devices) {
+      if (device == d.device) return AcceleratorId{v.vendor, d.family};
+    }
+    if (!v.listed_only) {
+      if (!cp.empty() && cp == "0b40") return AcceleratorId{v.vendor, "co-processor " + std::string(device)};
+      return AcceleratorId{v.vendor, "unknown device " + std::string(device)};
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace airlock::probes

@@ -1,0 +1,73 @@
+// Pure parsers for the text a probe reads from sysfs/procfs/etc: each takes the file's text and
+// returns values, never touches the machine, and never throws on malformed input (bad lines
+// are skipped; a value that cannot be parsed comes back empty).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "probes/model.h"
+
+namespace airlock::probes {
+
+std::string trim(std::string_view s);
+std::optional<uint64_t> parse_u64(std::string_view s);
+std::optional<int64_t> parse_i64(std::string_view s);
+// "0x10DE\n" -> "10de"; empty when not hex.
+std::string parse_hex_id(std::string_view s);
+// Leading decimal number of "16.0 GT/s PCIe", "8 GT/s", "56 Gb/sec (4X FDR)"; empty for "Unknown".
+std::optional<double> parse_leading_number(std::string_view s);
+// "4: ACTIVE" -> 4.
+std::optional<int> parse_state_number(std::string_view s);
+
+// /etc/os-release: KEY=VALUE, quotes stripped, comments and malformed lines skipped.
+std::map<std::string, std::string> parse_os_release(std::string_view text);
+// /proc/modules: the first column of each line.
+std::vector<std::string> parse_modules(std::string_view text);
+// /proc/meminfo and node meminfo ("Node 0 MemTotal: 123 kB"): values in bytes when "kB".
+std::map<std::string, uint64_t> parse_meminfo(std::string_view text);
+// "Key:\tvalue" lines (e.g. /proc/driver/nvidia/gpus/<bdf>/information).
+std::map<std::string, std::string> parse_colon_kv(std::string_view text);
+
+struct CpuInfo {
+  std::string model;
+  uint64_t logical_cpus = 0;
+  uint64_t sockets = 0;  // distinct "physical id"; 0 when the file has none
+  bool hypervisor = false;
+};
+CpuInfo parse_cpuinfo(std::string_view text);
+
+struct NvidiaVersion {
+  std::string version;  // "535.129.03"
+  std::string flavour;  // "open" or "proprietary"
+};
+// First line of /proc/driver/nvidia/version; nullopt when it does not name a version.
+std::optional<NvidiaVersion> parse_nvidia_version(std::string_view text);
+
+// "dddd:bb:dd.f" with a hex domain of 4 or more digits (32-bit domains exist, e.g. 10000:00).
+bool is_pci_address(std::string_view s);
+// The PCI addresses along a resolved sysfs device path, root port first.
+std::vector<std::string> pci_chain(std::string_view resolved_path);
+
+// /proc/self/mountinfo ("36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw") and
+// the older /proc/mounts format; octal escapes such as \040 decoded.
+std::vector<Mount> parse_mountinfo(std::string_view text);
+std::vector<Mount> parse_proc_mounts(std::string_view text);
+std::string unescape_mount_field(std::string_view s);
+// "network" (nfs, cifs...), "parallel" (lustre, gpfs, wekafs, beegfs, ceph...), "pseudo" (proc,
+// sysfs, cgroup, tmpfs...), or "local".
+std::string classify_fs(std::string_view fs_type);
+
+struct AcceleratorId {
+  std::string vendor;
+  std::string family;
+};
+// Accelerator/NPU by PCI vendor, device and class (probe-spec.md table (b)); nullopt otherwise.
+std::optional<AcceleratorId> classify_accelerator(std::string_view vendor, std::string_view device,
+                                                  std::string_view class_code);
+
+}  // namespace airlock::probes

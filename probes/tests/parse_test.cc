@@ -1,0 +1,116 @@
+// Table-driven tests for the probe's pure parsers: malformed input gives empty values, never a
+// crash.
+#include <gtest/gtest.h>
+
+#include "probes/parse.h"
+
+namespace airlock::probes {
+namespace {
+
+TEST(Parse, HexIdsAndNumbers) {
+  EXPECT_EQ(parse_hex_id("0x10DE\n"), "10de");
+  EXPECT_EQ(parse_hex_id("0x030200"), "030200");
+  EXPECT_EQ(parse_hex_id("zz"), "");
+  EXPECT_EQ(parse_hex_id(""), "");
+  EXPECT_EQ(parse_u64(" 42\n"), 42u);
+  EXPECT_FALSE(parse_u64("4x2"));
+  EXPECT_FALSE(parse_u64(""));
+  EXPECT_EQ(parse_i64("-1\n"), -1);
+  struct Case {
+    const char* in;
+    std::optional<double> want;
+  } cases[] = {{"16.0 GT/s PCIe", 16.0}, {"8 GT/s", 8.0}, {"2.5 GT/s", 2.5},
+               {"Unknown", std::nullopt}, {"", std::nullopt}, {"56 Gb/sec (4X FDR)", 56.0}};
+  for (const auto& c : cases) EXPECT_EQ(parse_leading_number(c.in), c.want) << c.in;
+  EXPECT_EQ(parse_state_number("4: ACTIVE"), 4);
+  EXPECT_EQ(parse_state_number("ACTIVE"), std::nullopt);
+}
+
+TEST(Parse, PciAddresses) {
+  EXPECT_TRUE(is_pci_address("0000:00:02.0"));
+  EXPECT_TRUE(is_pci_address("10000:00:04.0"));
+  EXPECT_FALSE(is_pci_address("pci0000:00"));
+  EXPECT_FALSE(is_pci_address("0000:00:02"));
+  EXPECT_FALSE(is_pci_address("0000:0:02.0"));
+  EXPECT_FALSE(is_pci_address("0000:00:02.9"));
+  EXPECT_EQ(pci_chain("sys/devices/pci0000:80/0000:80:02.2/0000:82:00.0/infiniband/mlx4_0"),
+            (std::vector<std::string>{"0000:80:02.2", "0000:82:00.0"}));
+}
+
+TEST(Parse, OsReleaseModulesMeminfo) {
+  auto os = parse_os_release("# c\nID=debian\nVERSION_ID=\"12\"\nbad line\nPRETTY_NAME='D 12'\n");
+  EXPECT_EQ(os["ID"], "debian");
+  EXPECT_EQ(os["VERSION_ID"], "12");
+  EXPECT_EQ(os["PRETTY_NAME"], "D 12");
+  EXPECT_EQ(os.size(), 3u);
+  EXPECT_EQ(parse_modules("nvidia_uvm 1 0 - Live 0x0\nmlx5_ib 2 0 - Live\n\n"),
+            (std::vector<std::string>{"nvidia_uvm", "mlx5_ib"}));
+  auto mi = parse_meminfo("MemTotal:  1024 kB\nHugePages_Total: 4\nNode 0 MemFree: 2 kB\njunk\n");
+  EXPECT_EQ(mi["MemTotal"], 1024u << 10);
+  EXPECT_EQ(mi["HugePages_Total"], 4u);
+  EXPECT_EQ(mi["MemFree"], 2048u);
+}
+
+TEST(Parse, NvidiaVersion) {
+  auto p = parse_nvidia_version(
+      "NVRM version: NVIDIA UNIX x86_64 Kernel Module  535.129.03  Thu Oct 19 18:56:32 UTC 2023\n"
+      "GCC version:  gcc version 12.2.0\n");
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->version, "535.129.03");
+  EXPECT_EQ(p->flavour, "proprietary");
+  auto o = parse_nvidia_version(
+      "NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  580.65.06  Release Build\n");
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->version, "580.65.06");
+  EXPECT_EQ(o->flavour, "open");
+  EXPECT_FALSE(parse_nvidia_version(""));
+  EXPECT_FALSE(parse_nvidia_version("garbage\n"));
+}
+
+TEST(Parse, Mounts) {
+  auto m = parse_mountinfo(
+      "36 35 98:0 / /mnt/my\\040data rw,noatime master:1 - ext4 /dev/sda1 rw\n"
+      "40 35 0:50 / /scratch rw - lustre 10.0.0.1@o2ib:/fs rw\n"
+      "41 35 0:51 / /home rw shared:5 - nfs4 srv:/home rw,proto=rdma\n"
+      "short line\n");
+  ASSERT_EQ(m.size(), 3u);
+  EXPECT_EQ(m[0].mount_point, "/mnt/my data");
+  EXPECT_EQ(m[0].kind, "local");
+  EXPECT_EQ(m[1].kind, "parallel");
+  EXPECT_EQ(m[2].kind, "network");
+  EXPECT_EQ(m[2].source, "srv:/home");
+  auto pm = parse_proc_mounts("proc /proc proc rw 0 0\nweka /mnt/w wekafs rw 0 0\nx\n");
+  ASSERT_EQ(pm.size(), 2u);
+  EXPECT_EQ(pm[0].kind, "pseudo");
+  EXPECT_EQ(pm[1].kind, "parallel");
+  EXPECT_EQ(unescape_mount_field("a\\"), "a\\");
+}
+
+TEST(Parse, Accelerators) {
+  struct Case {
+    const char* vendor;
+    const char* device;
+    const char* cls;
+    const char* want_vendor;  // nullptr = not an accelerator
+  } cases[] = {
+      {"1da3", "1020", "120000", "habana"},   {"1ed2", "0001", "120000", "furiosa"},
+      {"1eff", "1250", "120000", "rebellions"}, {"1e52", "401e", "120000", "tenstorrent"},
+      {"1bcf", "001c", "0b4000", "nec"},      {"19e5", "d802", "120000", "huawei"},
+      {"19e5", "1822", "020000", nullptr},    {"1ae0", "0042", "020000", nullptr},
+      {"1ae0", "0063", "000000", "google"},   {"1d0f", "ec20", "020000", nullptr},
+      {"8086", "225c", "0b4000", "intel"},    {"8086", "1521", "020000", nullptr},
+      {"1e0f", "0001", "010802", nullptr},    {"1f3f", "0001", "120000", nullptr},
+  };
+  for (const auto& c : cases) {
+    auto id = classify_accelerator(c.vendor, c.device, c.cls);
+    if (c.want_vendor) {
+      ASSERT_TRUE(id) << c.vendor << ":" << c.device;
+      EXPECT_EQ(id->vendor, c.want_vendor);
+    } else {
+      EXPECT_FALSE(id) << c.vendor << ":" << c.device;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace airlock::probes
