@@ -1,0 +1,1 @@
+// Synthetic node fixtures (helper-owned; filled in by the synthetic-fixtures work).
