@@ -24,6 +24,7 @@ void apply_verbosity(const Context& ctx, bool sub_quiet = false);
 void register_keygen(CLI::App& app, Context& ctx);
 void register_bundle(CLI::App& app, Context& ctx);
 void register_images(CLI::App& app, Context& ctx);
+void register_probe(CLI::App& app, Context& ctx);
 
 int report_error(const Error& e, bool json);
 

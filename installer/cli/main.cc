@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   airlock::cli::register_keygen(app, ctx);
   airlock::cli::register_bundle(app, ctx);
   airlock::cli::register_images(app, ctx);
+  airlock::cli::register_probe(app, ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,157 @@
+// `airlock probe --local`: the facts of the installer's own machine (or a captured tree with
+// --root) as a readable summary, or the full airlock.facts/v1 JSON with --json. The fleet form
+// (`airlock probe -i INVENTORY`) arrives with the SSH transport; it renders the same way.
+#include <chrono>
+#include <cstdio>
+
+#include "common/encoding.h"
+#include "common/system_root.h"
+#include "installer/cli/commands.h"
+#include "probes/collect.h"
+
+namespace airlock::cli {
+namespace {
+
+struct ProbeArgs {
+  bool local = false;
+  std::string root;
+  bool json = false;
+  bool quiet = false;
+};
+
+// A fact's value as text, or its reason in brackets ("[ENOENT]").
+std::string text(const nlohmann::json& v) {
+  if (v.is_null()) return "-";
+  if (v.is_object() && v.contains("error")) return "[" + v["error"].get<std::string>() + "]";
+  if (v.is_string()) return v.get<std::string>();
+  return v.dump();
+}
+
+std::string os_name(const nlohmann::json& host) {
+  const auto& os = host.value("os_release", nlohmann::json());
+  if (os.is_object() && os.contains("PRETTY_NAME") && os["PRETTY_NAME"].is_string()) return os["PRETTY_NAME"];
+  return text(os);
+}
+
+void section(const char* title) { std::printf("\n%s\n", title); }
+
+void render(const nlohmann::json& f) {
+  const auto& host = f["host"];
+  const auto& cm = f["cpu_memory"];
+  std::printf("host      %s, kernel %s, %s\n", os_name(host).c_str(), text(host["kernel_release"]).c_str(),
+              text(host["virtualization"]).c_str());
+  std::printf("cpu       %s, %s logical CPUs, %s socket(s), %zu NUMA node(s)\n", text(cm["cpu_model"]).c_str(),
+              text(cm["logical_cpus"]).c_str(), text(cm["sockets"]).c_str(),
+              cm["numa_nodes"].is_array() ? cm["numa_nodes"].size() : 0);
+  if (cm["mem_total_bytes"].is_number()) {
+    std::printf("memory    %s total, %s available\n", human_bytes(cm["mem_total_bytes"].get<uint64_t>()).c_str(),
+                cm["mem_available_bytes"].is_number() ? human_bytes(cm["mem_available_bytes"].get<uint64_t>()).c_str() : "?");
+  }
+
+  section("GPUs");
+  if (!f["gpus"].is_array() || f["gpus"].empty()) {
+    std::printf("  none%s\n", f["gpus"].is_object() ? (" " + text(f["gpus"])).c_str() : "");
+  } else {
+    const auto& drv = f["gpu_driver"];
+    for (const auto& g : f["gpus"]) {
+      std::printf("  %-14s %-8s %-32s driver %-10s found by %s\n", g.value("bdf", "").c_str(), g.value("vendor", "").c_str(),
+                  text(g["model"]).c_str(), text(g["driver"]).c_str(), g.value("found_by", "").c_str());
+    }
+    std::printf("  NVIDIA driver %s (%s)\n", text(drv["nvidia_version"]).c_str(), text(drv["nvidia_flavour"]).c_str());
+  }
+  section("Accelerators");
+  if (f["accelerators"].empty()) std::printf("  none\n");
+  for (const auto& a : f["accelerators"]) {
+    std::printf("  %-14s %-12s %-24s driver %s\n", a.value("bdf", "").c_str(), a.value("vendor", "").c_str(),
+                a.value("family", "").c_str(), text(a["driver"]).c_str());
+  }
+  section("RDMA ports");
+  if (!f["rdma"].is_array()) {
+    std::printf("  none %s\n", text(f["rdma"]).c_str());
+  } else {
+    for (const auto& d : f["rdma"]) {
+      if (!d["ports"].is_array()) continue;
+      for (const auto& p : d["ports"]) {
+        std::printf("  %s/%s  %-10s %-12s %-22s %s  (PCI %s)\n", d.value("name", "").c_str(), text(p["port"]).c_str(),
+                    text(p["state"]).c_str(), text(p["phys_state"]).c_str(), text(p["rate"]).c_str(),
+                    text(p["link_layer"]).c_str(), text(d["pci_bdf"]).c_str());
+      }
+    }
+  }
+  section("Degraded PCIe links");
+  int degraded = 0;
+  if (f["pci"].is_array()) {
+    for (const auto& p : f["pci"]) {
+      const auto& l = p["link"];
+      if (!l.is_object() || !l.value("degraded", false)) continue;
+      ++degraded;
+      std::printf("  %s %s:%s  %s x%s, capable of %s x%s\n", p.value("bdf", "").c_str(), text(p["vendor"]).c_str(),
+                  text(p["device"]).c_str(), text(l["current_speed"]).c_str(), text(l["current_width"]).c_str(),
+                  text(l["max_speed"]).c_str(), text(l["max_width"]).c_str());
+    }
+  }
+  if (degraded == 0) std::printf("  none\n");
+  section("Network interfaces");
+  if (f["net"].is_array()) {
+    for (const auto& n : f["net"]) {
+      if (!n.value("physical", false)) continue;
+      std::printf("  %-12s %-6s speed %-8s mtu %-6s driver %s\n", n.value("name", "").c_str(), text(n["operstate"]).c_str(),
+                  text(n["speed_mbps"]).c_str(), text(n["mtu"]).c_str(), text(n["driver"]).c_str());
+    }
+  }
+  section("Block devices");
+  if (f["block"].is_array()) {
+    for (const auto& b : f["block"]) {
+      std::string size = b["size_bytes"].is_number() ? human_bytes(b["size_bytes"].get<uint64_t>()) : text(b["size_bytes"]);
+      std::printf("  %-10s %10s  %s\n", b.value("name", "").c_str(), size.c_str(), text(b["model"]).c_str());
+    }
+  }
+  section("Network and parallel filesystems");
+  int shared = 0;
+  if (f["mounts"].is_array()) {
+    for (const auto& m : f["mounts"]) {
+      if (m.value("kind", "") != "network" && m.value("kind", "") != "parallel") continue;
+      ++shared;
+      std::printf("  %-24s %-8s %s\n", m.value("mount_point", "").c_str(), m.value("fs_type", "").c_str(),
+                  m.value("source", "").c_str());
+    }
+  }
+  if (shared == 0) std::printf("  none\n");
+}
+
+Status run_probe(const ProbeArgs& a) {
+  if (!a.local && a.root.empty()) {
+    return make_error(Errc::kInvalidArgument, "give --local (this machine) or --root DIR (a captured tree); "
+                                              "probing a fleet (-i INVENTORY) is not there yet");
+  }
+  std::unique_ptr<SystemRoot> root;
+  if (a.root.empty()) {
+    root = std::make_unique<HostRoot>();
+  } else {
+    root = std::make_unique<DirRoot>(a.root);
+  }
+  probes::CollectOptions opts;
+  opts.now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  opts.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  nlohmann::json facts = probes::collect(*root, opts);
+  if (a.json) {
+    std::printf("%s\n", facts.dump(2).c_str());
+  } else {
+    render(facts);
+  }
+  return {};
+}
+
+}  // namespace
+
+void register_probe(CLI::App& app, Context& ctx) {
+  auto args = std::make_shared<ProbeArgs>();
+  CLI::App* cmd = app.add_subcommand("probe", "Hardware facts: GPUs, accelerators, RDMA ports, PCIe links, storage");
+  cmd->add_flag("--local", args->local, "Probe this machine");
+  cmd->add_option("--root", args->root, "Probe a captured tree (as written by airlock-node capture) instead");
+  cmd->add_flag("--json", args->json, "Print the airlock.facts/v1 JSON document");
+  cmd->add_flag("-q,--quiet", args->quiet, "Print only errors");
+  on_run(cmd, args, ctx, [](const ProbeArgs& a) { return run_probe(a); });
+}
+
+}  // namespace airlock::cli
