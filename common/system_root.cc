@@ -9,7 +9,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <condition_variable>
 #include <deque>
+#include <memory>
+#include <sstream>
+#include <system_error>
+#include <thread>
 
 #include "common/fs.h"
 
@@ -116,10 +121,74 @@ std::string errno_name(int err) {
     case EAGAIN: return "EAGAIN";
     case ETIMEDOUT: return "ETIMEDOUT";
     case ENAMETOOLONG: return "ENAMETOOLONG";
-    case EOPNOTSUPP: return "EOPNOTSUPP";
+    case ENOTSUP: return "ENOTSUP";  // == EOPNOTSUPP on Linux
     case ENODATA: return "ENODATA";
     default: return "errno " + std::to_string(err);
   }
+}
+
+int errno_from_name(std::string_view name) {
+  static const int kKnown[] = {ENOENT, EACCES,  EPERM,     EINVAL,       ENOTDIR,
+                               EISDIR, ELOOP,   EIO,       ENODEV,       ENXIO,
+                               EBUSY,  EAGAIN,  ETIMEDOUT, ENAMETOOLONG, ENOTSUP,
+                               ENODATA};
+  for (int e : kKnown) {
+    if (errno_name(e) == name) return e;
+  }
+  if (name.rfind("errno ", 0) == 0) {
+    int v = 0;
+    for (char c : name.substr(6)) {
+      if (c < '0' || c > '9' || v > 100000) return 0;
+      v = v * 10 + (c - '0');
+    }
+    return v;
+  }
+  return 0;
+}
+
+Result<FsStats> statvfs_with_timeout(const std::string& path, std::chrono::milliseconds timeout,
+                                     StatvfsFn fn) {
+  struct Shared {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    int rc = -1;
+    int err = 0;
+    struct statvfs st {};
+  };
+  auto sh = std::make_shared<Shared>();
+  try {
+    std::thread([sh, path, fn] {
+      struct statvfs st {};
+      int rc = fn(path.c_str(), &st);
+      int err = rc == 0 ? 0 : errno;
+      std::lock_guard<std::mutex> lock(sh->mu);
+      sh->rc = rc;
+      sh->err = err;
+      sh->st = st;
+      sh->done = true;
+      sh->cv.notify_all();
+    }).detach();
+  } catch (const std::system_error& e) {
+    return sys_error("statvfs " + path + ": cannot start a worker thread", e.code().value());
+  }
+  std::unique_lock<std::mutex> lock(sh->mu);
+  if (!sh->cv.wait_for(lock, timeout, [&] { return sh->done; })) {
+    return sys_error("statvfs " + path + ": no answer within " +
+                         std::to_string(timeout.count()) + " ms",
+                     ETIMEDOUT);
+  }
+  if (sh->rc != 0) return sys_error("statvfs " + path, sh->err == 0 ? EIO : sh->err);
+  const struct statvfs& st = sh->st;
+  uint64_t unit = st.f_frsize ? st.f_frsize : st.f_bsize;
+  FsStats out;
+  out.size_bytes = static_cast<uint64_t>(st.f_blocks) * unit;
+  out.free_bytes = static_cast<uint64_t>(st.f_bfree) * unit;
+  out.available_bytes = static_cast<uint64_t>(st.f_bavail) * unit;
+  out.inodes = st.f_files;
+  out.inodes_free = st.f_ffree;
+  out.inodes_available = st.f_favail;
+  return out;
 }
 
 std::string error_reason(const Error& e) {
@@ -146,6 +215,10 @@ std::string normalize_rel(std::string_view rel) {
 }
 
 bool SystemRoot::exists(std::string_view rel) const { return real_path(rel).ok(); }
+
+Result<FsStats> SystemRoot::statvfs(std::string_view rel, std::chrono::milliseconds) const {
+  return rel_error(ENOTSUP, "statvfs", normalize_rel(rel));
+}
 
 Result<std::string> SystemRoot::real_path(std::string_view rel) const {
   std::deque<std::string> todo;
@@ -212,18 +285,86 @@ Result<std::vector<std::string>> HostRoot::list_dir(std::string_view rel) const 
   return list_path("/" + r, r, false);
 }
 
+Result<FsStats> HostRoot::statvfs(std::string_view rel, std::chrono::milliseconds timeout) const {
+  return statvfs_with_timeout("/" + normalize_rel(rel), timeout,
+                              statvfs_fn_ ? statvfs_fn_ : &::statvfs);
+}
+
 // ---- DirRoot ---------------------------------------------------------------------------------
 
 DirRoot::DirRoot(std::string dir) : dir_(std::move(dir)) {
   while (dir_.size() > 1 && dir_.back() == '/') dir_.pop_back();
 }
 
+const DirRoot::CaptureMeta& DirRoot::meta() const {
+  std::call_once(meta_once_, [this] {
+    auto split_tab = [](const std::string& line, std::string* a, std::string* b) {
+      size_t t = line.find('\t');
+      if (t == std::string::npos) return false;
+      *a = line.substr(0, t);
+      *b = line.substr(t + 1);
+      return true;
+    };
+    // Plain files only (O_NOFOLLOW): the metadata never comes through a link in the tree.
+    auto read_meta = [this](const char* rel) -> std::string {
+      int fd = ::open((dir_ + "/" + rel).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+      if (fd < 0) return {};
+      UniqueFd owned(fd);
+      auto r = read_fd(fd, rel, 64ull << 20);
+      return r.ok() ? *r : std::string();
+    };
+    std::istringstream errs(read_meta(kCaptureErrors));
+    for (std::string line, op, rest, name, path; std::getline(errs, line);) {
+      if (!split_tab(line, &op, &rest) || !split_tab(rest, &name, &path)) continue;
+      if (int e = errno_from_name(name)) meta_.errors[op + "\t" + normalize_rel(path)] = e;
+    }
+    std::istringstream sv(read_meta(kCaptureStatvfs));
+    for (std::string line, path, rest; std::getline(sv, line);) {
+      if (!split_tab(line, &path, &rest)) continue;
+      std::istringstream in(rest);
+      std::string word;
+      in >> word;
+      if (word == "error") {
+        std::string name;
+        in >> name;
+        int e = errno_from_name(name);
+        meta_.statvfs.insert_or_assign(
+            path, Result<FsStats>(rel_error(e ? e : EIO, "statvfs (captured)", path)));
+        continue;
+      }
+      FsStats st;
+      std::istringstream nums(rest);
+      if (nums >> st.size_bytes >> st.free_bytes >> st.available_bytes >> st.inodes >>
+          st.inodes_free >> st.inodes_available) {
+        meta_.statvfs.insert_or_assign(path, Result<FsStats>(st));
+      }
+    }
+  });
+  return meta_;
+}
+
+int DirRoot::recorded_error(const char* op, const std::string& resolved) const {
+  const auto& errs = meta().errors;
+  auto it = errs.find(std::string(op) + "\t" + resolved);
+  return it == errs.end() ? 0 : it->second;
+}
+
+Result<FsStats> DirRoot::statvfs(std::string_view rel, std::chrono::milliseconds) const {
+  std::string r = normalize_rel(rel);
+  const auto& sv = meta().statvfs;
+  auto it = sv.find(r);
+  if (it == sv.end()) return rel_error(ENOTSUP, "statvfs", r);
+  return it->second;
+}
+
 Result<std::string> DirRoot::read_link_resolved(const std::string& resolved) const {
+  if (int e = recorded_error("readlink", resolved)) return rel_error(e, "readlink", resolved);
   return readlink_path(dir_ + "/" + resolved, resolved);
 }
 
 Result<std::string> DirRoot::read_file(std::string_view rel, uint64_t max_bytes) const {
   TRY_ASSIGN(std::string r, real_path(rel));
+  if (int e = recorded_error("read", r)) return rel_error(e, "open", std::string(rel));
   int fd = ::open((dir_ + "/" + r).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (fd < 0) return rel_error(errno, "open", std::string(rel));
   UniqueFd owned(fd);
@@ -242,6 +383,7 @@ Result<std::string> DirRoot::read_link(std::string_view rel) const {
 
 Result<std::vector<std::string>> DirRoot::list_dir(std::string_view rel) const {
   TRY_ASSIGN(std::string r, real_path(rel));
+  if (int e = recorded_error("list", r)) return rel_error(e, "list", std::string(rel));
   return list_path(r.empty() ? dir_ : dir_ + "/" + r, std::string(rel), true);
 }
 
@@ -274,6 +416,23 @@ void MemRoot::add_dir(std::string_view rel) {
 }
 
 void MemRoot::set_error(std::string_view rel, int err) { errors_[normalize_rel(rel)] = err; }
+
+void MemRoot::set_statvfs(std::string_view rel, FsStats stats) {
+  statvfs_[normalize_rel(rel)] = stats;
+}
+
+void MemRoot::set_statvfs_error(std::string_view rel, int err) {
+  statvfs_errors_[normalize_rel(rel)] = err;
+}
+
+Result<FsStats> MemRoot::statvfs(std::string_view rel, std::chrono::milliseconds) const {
+  std::string r = normalize_rel(rel);
+  if (auto e = statvfs_errors_.find(r); e != statvfs_errors_.end()) {
+    return rel_error(e->second, "statvfs", r);
+  }
+  if (auto it = statvfs_.find(r); it != statvfs_.end()) return it->second;
+  return rel_error(ENOTSUP, "statvfs", r);
+}
 
 Result<const MemRoot::Node*> MemRoot::lookup(const std::string& resolved) const {
   auto e = errors_.find(resolved);
@@ -334,6 +493,197 @@ Result<std::vector<std::string>> MemRoot::list_dir(std::string_view rel) const {
 std::vector<std::string> MemRoot::files_read() const {
   std::lock_guard<std::mutex> lock(mu_);
   return files_read_;
+}
+
+}  // namespace airlock
+
+// ---- RecordingRoot ---------------------------------------------------------------------------
+
+namespace airlock {
+namespace {
+
+// The errno an error carries (innermost first), 0 for non-system errors such as kLimit.
+int errno_of(const Error& e) {
+  const Error* inner = &e;
+  while (inner->cause) inner = inner->cause.get();
+  return inner->sys_errno != 0 ? inner->sys_errno : e.sys_errno;
+}
+
+bool printable_path(const std::string& p) {
+  return p.find_first_of("\t\n") == std::string::npos;
+}
+
+constexpr uint64_t kMaxCapturedFile = 64ull << 20;
+
+}  // namespace
+
+void RecordingRoot::note_error(const char* op, const std::string& resolved, const Error& e) const {
+  int err = errno_of(e);
+  if (err == 0 || err == ENOENT) return;  // absence replays itself
+  std::lock_guard<std::mutex> lock(mu_);
+  errors_[std::string(op) + "\t" + resolved] = err;
+}
+
+Result<std::string> RecordingRoot::read_link_resolved(const std::string& resolved) const {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = links_.find(resolved); it != links_.end()) return it->second;
+  }
+  auto r = inner_.read_link_resolved(resolved);
+  if (r.ok()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    entries_[resolved] = Entry{Kind::kLink, *r, false};
+  } else if (errno_of(r.error()) == EINVAL) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!resolved.empty()) seen_.insert(resolved);
+  } else {
+    note_error("readlink", resolved, r.error());
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  links_.insert_or_assign(resolved, r);
+  return r;
+}
+
+Result<std::string> RecordingRoot::read_file(std::string_view rel, uint64_t max_bytes) const {
+  std::string n = normalize_rel(rel);
+  auto rp = real_path(n);
+  if (!rp.ok()) return inner_.read_file(n, max_bytes);
+  const std::string& r = *rp;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = entries_.find(r);
+    if (it != entries_.end() && it->second.kind == Kind::kFile && !it->second.placeholder) {
+      if (it->second.data.size() > max_bytes) {
+        return make_error(Errc::kLimit, n + ": larger than the limit of " +
+                                            std::to_string(max_bytes) + " bytes");
+      }
+      return it->second.data;
+    }
+    if (auto e = errors_.find("read\t" + r); e != errors_.end()) {
+      return rel_error(e->second, "open", n);
+    }
+  }
+  auto got = inner_.read_file(n, max_bytes);
+  if (got.ok()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    entries_[r] = Entry{Kind::kFile, *got, false};
+  } else if (errno_of(got.error()) == 0 && got.error().root_code() == Errc::kLimit) {
+    // Keep the whole file so the replay hits the same limit.
+    if (auto big = inner_.read_file(n, kMaxCapturedFile); big.ok()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      entries_[r] = Entry{Kind::kFile, *big, false};
+    }
+  } else {
+    note_error("read", r, got.error());
+  }
+  return got;
+}
+
+Result<std::string> RecordingRoot::read_link(std::string_view rel) const {
+  std::string n = normalize_rel(rel);
+  size_t k = n.rfind('/');
+  std::string parent = k == std::string::npos ? std::string() : n.substr(0, k);
+  std::string leaf = k == std::string::npos ? n : n.substr(k + 1);
+  TRY_ASSIGN(std::string rp, real_path(parent));
+  return read_link_resolved(rp.empty() ? leaf : rp + "/" + leaf);
+}
+
+Result<std::vector<std::string>> RecordingRoot::list_dir(std::string_view rel) const {
+  std::string n = normalize_rel(rel);
+  TRY_ASSIGN(std::string r, real_path(n));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = lists_.find(r); it != lists_.end()) return it->second;
+    if (auto e = errors_.find("list\t" + r); e != errors_.end()) {
+      return rel_error(e->second, "list", n);
+    }
+  }
+  auto got = inner_.list_dir(n);
+  if (!got.ok()) {
+    note_error("list", r, got.error());
+    return got;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!r.empty()) entries_[r] = Entry{Kind::kDir, {}, false};
+    lists_.insert_or_assign(r, *got);
+  }
+  // Every listed entry must exist in the capture: links as links, others by kind (later).
+  for (const auto& name : *got) {
+    (void)read_link_resolved(r.empty() ? name : r + "/" + name);
+  }
+  return got;
+}
+
+Result<FsStats> RecordingRoot::statvfs(std::string_view rel,
+                                       std::chrono::milliseconds timeout) const {
+  std::string n = normalize_rel(rel);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = statvfs_.find(n); it != statvfs_.end()) return it->second;
+  }
+  auto got = inner_.statvfs(n, timeout);
+  std::lock_guard<std::mutex> lock(mu_);
+  statvfs_.insert_or_assign(n, got);
+  return got;
+}
+
+std::map<std::string, RecordingRoot::Entry> RecordingRoot::entries() const {
+  std::map<std::string, Entry> out;
+  std::set<std::string> seen;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    out = entries_;
+    seen = seen_;
+  }
+  auto has_descendant = [&](const std::string& p) {
+    auto it = out.lower_bound(p + "/");
+    return it != out.end() && it->first.compare(0, p.size() + 1, p + "/") == 0;
+  };
+  for (const auto& p : seen) {
+    if (out.count(p) || has_descendant(p)) continue;
+    // Seen but never read: an empty stand-in of the same kind (list_dir fails on files).
+    bool is_dir = inner_.list_dir(p).ok();
+    out[p] = Entry{is_dir ? Kind::kDir : Kind::kFile, {}, true};
+  }
+  std::vector<std::string> parents;
+  for (const auto& [p, e] : out) {
+    for (size_t k = p.rfind('/'); k != std::string::npos && k > 0; k = p.rfind('/', k - 1)) {
+      parents.push_back(p.substr(0, k));
+    }
+  }
+  for (const auto& p : parents) out.emplace(p, Entry{Kind::kDir, {}, true});
+  return out;
+}
+
+std::string RecordingRoot::errors_file() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::string out;
+  for (const auto& [key, err] : errors_) {
+    size_t t = key.find('\t');
+    std::string op = key.substr(0, t), path = key.substr(t + 1);
+    if (!printable_path(path)) continue;
+    out += op + "\t" + errno_name(err) + "\t" + path + "\n";
+  }
+  return out;
+}
+
+std::string RecordingRoot::statvfs_file() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::string out;
+  for (const auto& [path, r] : statvfs_) {
+    if (!printable_path(path)) continue;
+    if (r.ok()) {
+      const FsStats& s = *r;
+      out += path + "\t" + std::to_string(s.size_bytes) + " " + std::to_string(s.free_bytes) +
+             " " + std::to_string(s.available_bytes) + " " + std::to_string(s.inodes) + " " +
+             std::to_string(s.inodes_free) + " " + std::to_string(s.inodes_available) + "\n";
+    } else {
+      int err = errno_of(r.error());
+      out += path + "\terror " + (err ? errno_name(err) : std::string("EIO")) + "\n";
+    }
+  }
+  return out;
 }
 
 }  // namespace airlock

@@ -518,6 +518,48 @@ Fact<std::vector<Mount>> collect_mounts(const SystemRoot& root) {
   return list_fail<std::vector<Mount>>(mi.error());
 }
 
+bool fs_without_space(std::string_view t) {
+  static const std::set<std::string_view> kNoSpace = {
+      "proc",     "sysfs",       "devpts",    "cgroup",     "cgroup2",  "securityfs",
+      "debugfs",  "tracefs",     "pstore",    "bpf",        "mqueue",   "hugetlbfs",
+      "configfs", "fusectl",     "autofs",    "binfmt_misc", "efivarfs", "rpc_pipefs",
+      "nsfs",     "selinuxfs",   "usbfs",     "cpuset",     "nfsd",     "sockfs",
+      "pipefs",   "fuse.gvfsd-fuse", "fuse.portal"};
+  return kNoSpace.count(t) > 0;
+}
+
+void collect_mount_space(const SystemRoot& root, std::vector<Mount>& mounts,
+                         const CollectOptions& opts) {
+  using std::chrono::milliseconds;
+  for (auto& m : mounts) {
+    if (fs_without_space(m.fs_type)) continue;
+    milliseconds limit = opts.statvfs_timeout;
+    if (opts.deadline) {
+      auto left = std::chrono::duration_cast<milliseconds>(*opts.deadline -
+                                                           std::chrono::steady_clock::now());
+      if (left <= milliseconds(0)) {
+        m.space = Fact<MountSpace>::fail("timeout");
+        continue;
+      }
+      limit = std::min(limit, left);
+    }
+    auto st = root.statvfs(m.mount_point, limit);
+    if (!st.ok()) {
+      std::string why = error_reason(st.error());
+      m.space = Fact<MountSpace>::fail(why == "ETIMEDOUT" ? "timeout" : why);
+      continue;
+    }
+    MountSpace s;
+    s.size_bytes = st->size_bytes;
+    s.free_bytes = st->free_bytes;
+    s.available_bytes = st->available_bytes;
+    s.inodes = st->inodes;
+    s.inodes_free = st->inodes_free;
+    s.inodes_available = st->inodes_available;
+    m.space = Fact<MountSpace>::of(s);
+  }
+}
+
 Facts collect(const SystemRoot& root, const CollectOptions& opts) {
   auto t0 = std::chrono::steady_clock::now();
   Facts f;
@@ -537,6 +579,7 @@ Facts collect(const SystemRoot& root, const CollectOptions& opts) {
   } else {
     f.mounts = collect_mounts(root);
   }
+  if (f.mounts.ok() && !late("mount_space")) collect_mount_space(root, *f.mounts.value, opts);
   if (!late("host")) f.host = collect_host(root, f.mounts.ok() ? &*f.mounts.value : nullptr);
   if (!late("cpu_memory")) f.cpu_memory = collect_cpu_memory(root);
   f.pci = late("pci") ? Fact<std::vector<PciDevice>>::fail(kTimeout) : collect_pci(root);

@@ -15,6 +15,8 @@ namespace airlock::probes {
 struct CollectOptions {
   std::optional<std::chrono::steady_clock::time_point> deadline;
   int64_t now_ns = 0;  // wall clock stamped into collected_at_ns
+  // How long one mount's statvfs may take before its space is {"error":"timeout"}.
+  std::chrono::milliseconds statvfs_timeout{2000};
 };
 
 HostFacts collect_host(const SystemRoot& root, const std::vector<Mount>* mounts);
@@ -27,6 +29,13 @@ Fact<std::vector<RdmaDevice>> collect_rdma(const SystemRoot& root);
 Fact<std::vector<NetInterface>> collect_net(const SystemRoot& root);
 Fact<std::vector<BlockDevice>> collect_block(const SystemRoot& root);
 Fact<std::vector<Mount>> collect_mounts(const SystemRoot& root);
+// True for filesystems whose statvfs means nothing (proc, sysfs, cgroup, devpts...) or
+// could trigger a mount (autofs); their `space` is left out.
+bool fs_without_space(std::string_view fs_type);
+// Fills each mount's `space` through root.statvfs, one mount at a time, each bounded by
+// opts.statvfs_timeout and by what is left before opts.deadline.
+void collect_mount_space(const SystemRoot& root, std::vector<Mount>& mounts,
+                         const CollectOptions& opts);
 
 Facts collect(const SystemRoot& root, const CollectOptions& opts = {});
 

@@ -75,9 +75,16 @@ void to_json(json& j, const BlockDevice& v) {
            {"pci_bdf", v.pci_bdf}};
 }
 
+void to_json(json& j, const MountSpace& v) {
+  j = json{{"size_bytes", v.size_bytes},         {"free_bytes", v.free_bytes},
+           {"available_bytes", v.available_bytes}, {"inodes", v.inodes},
+           {"inodes_free", v.inodes_free},       {"inodes_available", v.inodes_available}};
+}
+
 void to_json(json& j, const Mount& v) {
   j = json{{"source", v.source}, {"mount_point", v.mount_point}, {"fs_type", v.fs_type},
            {"options", v.options}, {"kind", v.kind}};
+  if (v.space) j["space"] = *v.space;
 }
 
 void to_json(json& j, const Facts& v) {

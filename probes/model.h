@@ -161,12 +161,25 @@ struct BlockDevice {
   Fact<std::string> pci_bdf;
 };
 
+// statvfs of a mount point, in bytes and inodes.
+struct MountSpace {
+  uint64_t size_bytes = 0;
+  uint64_t free_bytes = 0;
+  uint64_t available_bytes = 0;  // free to unprivileged users
+  uint64_t inodes = 0;
+  uint64_t inodes_free = 0;
+  uint64_t inodes_available = 0;
+};
+
 struct Mount {
   std::string source;
   std::string mount_point;
   std::string fs_type;
   std::string options;
   std::string kind;  // "local", "network", "parallel", "pseudo"
+  // Absent for filesystems without space (proc, sysfs, cgroup...) and for roots that were
+  // not asked; {"error":"timeout"} when statvfs did not answer within the per-mount timeout.
+  std::optional<Fact<MountSpace>> space;
 };
 
 struct Facts {
@@ -197,6 +210,7 @@ void to_json(nlohmann::json& j, const RdmaPort& v);
 void to_json(nlohmann::json& j, const RdmaDevice& v);
 void to_json(nlohmann::json& j, const NetInterface& v);
 void to_json(nlohmann::json& j, const BlockDevice& v);
+void to_json(nlohmann::json& j, const MountSpace& v);
 void to_json(nlohmann::json& j, const Mount& v);
 void to_json(nlohmann::json& j, const Facts& v);
 

@@ -1,5 +1,6 @@
 // airlock-node: the static binary that runs on cluster nodes. Subcommands: `probe [--root DIR]
-// [--timeout S]` prints the node's facts as JSON (docs/facts-schema.md); `version`. Plain argv
+// [--timeout S]` prints the node's facts as JSON (docs/facts-schema.md); `capture -o FILE.tar.zst
+// [--root DIR]` saves exactly what probe reads (probes/capture.h); `version`. Plain argv
 // parsing keeps the binary small and free of shared-library dependencies.
 #include <signal.h>
 #include <unistd.h>
@@ -14,29 +15,37 @@
 #include <vector>
 
 #include "common/system_root.h"
+#include "probes/capture.h"
 #include "probes/collect.h"
 
 namespace {
 
 constexpr const char* kUsage =
     "usage: airlock-node probe [--root DIR] [--timeout SECONDS]\n"
+    "       airlock-node capture -o FILE.tar.zst [--root DIR] [--timeout SECONDS]\n"
     "       airlock-node version\n";
 
 void on_alarm(int) {
-  static const char msg[] = "airlock-node: probe exceeded its timeout (hard limit)\n";
+  static const char msg[] = "airlock-node: exceeded its timeout (hard limit)\n";
   ssize_t ignored = ::write(2, msg, sizeof msg - 1);
   (void)ignored;
   ::_exit(124);
 }
 
-int cmd_probe(const std::vector<std::string>& args) {
+struct Options {
   std::string root_dir;
+  std::string out;  // capture only
   long timeout_s = 60;
+};
+
+// Parses the options probe and capture share (capture also takes -o). 0 = ok, else exit code.
+int parse_options(const char* cmd, const std::vector<std::string>& args, bool want_out,
+                  Options* o) {
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     auto value = [&](const char* name) -> const std::string* {
       if (i + 1 >= args.size()) {
-        std::fprintf(stderr, "airlock-node probe: %s needs a value\n", name);
+        std::fprintf(stderr, "airlock-node %s: %s needs a value\n", cmd, name);
         return nullptr;
       }
       return &args[++i];
@@ -44,45 +53,92 @@ int cmd_probe(const std::vector<std::string>& args) {
     if (a == "--root") {
       const std::string* v = value("--root");
       if (!v) return 2;
-      root_dir = *v;
+      o->root_dir = *v;
+    } else if (want_out && (a == "-o" || a == "--output")) {
+      const std::string* v = value("-o");
+      if (!v) return 2;
+      o->out = *v;
     } else if (a == "--timeout") {
       const std::string* v = value("--timeout");
       if (!v) return 2;
       char* end = nullptr;
-      timeout_s = std::strtol(v->c_str(), &end, 10);
-      if (v->empty() || *end != '\0' || timeout_s <= 0 || timeout_s > 86400) {
-        std::fprintf(stderr, "airlock-node probe: --timeout wants whole seconds 1..86400, got '%s'\n",
-                     v->c_str());
+      o->timeout_s = std::strtol(v->c_str(), &end, 10);
+      if (v->empty() || *end != '\0' || o->timeout_s <= 0 || o->timeout_s > 86400) {
+        std::fprintf(stderr, "airlock-node %s: --timeout wants whole seconds 1..86400, got '%s'\n",
+                     cmd, v->c_str());
         return 2;
       }
     } else {
-      std::fprintf(stderr, "airlock-node probe: unknown argument '%s'\n%s", a.c_str(), kUsage);
+      std::fprintf(stderr, "airlock-node %s: unknown argument '%s'\n%s", cmd, a.c_str(), kUsage);
       return 2;
     }
   }
-  if (!root_dir.empty() && ::access(root_dir.c_str(), R_OK | X_OK) != 0) {
-    std::fprintf(stderr, "airlock-node probe: --root %s: %s\n", root_dir.c_str(),
+  if (want_out && o->out.empty()) {
+    std::fprintf(stderr, "airlock-node %s: -o FILE.tar.zst is required\n%s", cmd, kUsage);
+    return 2;
+  }
+  if (!o->root_dir.empty() && ::access(o->root_dir.c_str(), R_OK | X_OK) != 0) {
+    std::fprintf(stderr, "airlock-node %s: --root %s: %s\n", cmd, o->root_dir.c_str(),
                  std::strerror(errno));
     return 2;
   }
+  return 0;
+}
+
+// Runs the collectors over root under the --timeout deadline.
+airlock::probes::Facts collect_with_deadline(const airlock::SystemRoot& root, const Options& o) {
   // Soft deadline: remaining sections report {"error":"timeout"}. Hard limit a little later in
   // case a single read blocks.
   ::signal(SIGALRM, on_alarm);
-  ::alarm(static_cast<unsigned>(timeout_s + 5));
+  ::alarm(static_cast<unsigned>(o.timeout_s + 5));
   airlock::probes::CollectOptions opts;
-  opts.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+  opts.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(o.timeout_s);
   opts.now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                     std::chrono::system_clock::now().time_since_epoch())
                     .count();
-  airlock::HostRoot host;
-  airlock::DirRoot dir(root_dir.empty() ? "/" : root_dir);
-  const airlock::SystemRoot& root =
-      root_dir.empty() ? static_cast<const airlock::SystemRoot&>(host) : dir;
   airlock::probes::Facts facts = airlock::probes::collect(root, opts);
+  ::alarm(0);
+  return facts;
+}
+
+std::string to_text(const airlock::probes::Facts& facts) {
   nlohmann::json j = facts;
-  std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+int cmd_probe(const std::vector<std::string>& args) {
+  Options o;
+  if (int rc = parse_options("probe", args, false, &o)) return rc;
+  airlock::HostRoot host;
+  airlock::DirRoot dir(o.root_dir.empty() ? "/" : o.root_dir);
+  const airlock::SystemRoot& root =
+      o.root_dir.empty() ? static_cast<const airlock::SystemRoot&>(host) : dir;
+  std::cout << to_text(collect_with_deadline(root, o));
   std::cout.flush();
   return std::cout ? 0 : 1;
+}
+
+int cmd_capture(const std::vector<std::string>& args) {
+  Options o;
+  if (int rc = parse_options("capture", args, true, &o)) return rc;
+  airlock::HostRoot host;
+  airlock::DirRoot dir(o.root_dir.empty() ? "/" : o.root_dir);
+  airlock::RecordingRoot rec(o.root_dir.empty() ? static_cast<const airlock::SystemRoot&>(host)
+                                                : dir);
+  airlock::probes::Facts facts = collect_with_deadline(rec, o);
+  auto written = airlock::probes::write_capture(rec, to_text(facts), o.out,
+                                                facts.collected_at_ns / 1000000000);
+  if (!written.ok()) {
+    std::fprintf(stderr, "airlock-node capture: %s\n", written.error().describe().c_str());
+    return 1;
+  }
+  std::fprintf(stderr,
+               "airlock-node capture: wrote %s: %zu files, %zu links, %zu directories "
+               "(%llu bytes of tar, %llu compressed)\n",
+               o.out.c_str(), written->files, written->links, written->dirs,
+               static_cast<unsigned long long>(written->tar_bytes),
+               static_cast<unsigned long long>(written->zst_bytes));
+  return 0;
 }
 
 }  // namespace
@@ -102,10 +158,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (cmd == "probe") return cmd_probe(args);
-  if (cmd == "capture") {
-    std::fprintf(stderr, "airlock-node capture: not implemented yet\n");
-    return 3;
-  }
+  if (cmd == "capture") return cmd_capture(args);
   std::fprintf(stderr, "airlock-node: unknown command '%s'\n%s", cmd.c_str(), kUsage);
   return 2;
 }

@@ -4,9 +4,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <thread>
 
 #include "common/fs.h"
 #include "common/system_root.h"
@@ -139,6 +142,150 @@ TEST_F(DirRootTest, ResolvesInsideTheRoot) {
   EXPECT_EQ(error_reason(r.read_file("sys/nothing").error()), "ENOENT");
   EXPECT_EQ(error_reason(r.read_file("etc").error()), "EISDIR");
   EXPECT_EQ(r.read_file("etc/os-release", 2).error().code, Errc::kLimit);
+}
+
+TEST_F(DirRootTest, ReplaysCapturedErrorsAndStatvfs) {
+  DirRoot plain(dir_);
+  EXPECT_EQ(error_reason(plain.statvfs("/", std::chrono::seconds(1)).error()), "ENOTSUP");
+  mk("airlock-capture");
+  put("airlock-capture/errors",
+      "read\tEACCES\tsys/devices/pci0000:00/0000:00:02.0/vendor\nbogus line\n"
+      "list\tEIO\tetc\n");
+  put("airlock-capture/statvfs",
+      "\t100 50 40 10 5 4\nmnt/nfs\terror ETIMEDOUT\nmnt/bad\tnot numbers\n");
+  DirRoot r(dir_);
+  EXPECT_EQ(error_reason(r.read_file("sys/bus/pci/devices/0000:00:02.0/vendor").error()),
+            "EACCES");
+  EXPECT_TRUE(r.exists("sys/bus/pci/devices/0000:00:02.0/vendor"));  // only reads fail
+  EXPECT_EQ(error_reason(r.list_dir("etc").error()), "EIO");
+  EXPECT_EQ(*r.read_file("etc/os-release"), "ID=inside\n");
+  auto st = r.statvfs("/", std::chrono::seconds(1));
+  ASSERT_TRUE(st.ok()) << st.error().describe();
+  EXPECT_EQ(st->size_bytes, 100u);
+  EXPECT_EQ(st->available_bytes, 40u);
+  EXPECT_EQ(st->inodes_available, 4u);
+  EXPECT_EQ(error_reason(r.statvfs("/mnt/nfs", std::chrono::seconds(1)).error()), "ETIMEDOUT");
+  EXPECT_EQ(error_reason(r.statvfs("mnt/bad", std::chrono::seconds(1)).error()), "ENOTSUP");
+}
+
+TEST(MemRoot, StatvfsAnswersWhatTheTestSets) {
+  MemRoot m;
+  m.set_statvfs("/data", FsStats{1000, 600, 500, 10, 7, 6});
+  m.set_statvfs_error("/stuck", ETIMEDOUT);
+  auto st = m.statvfs("data", std::chrono::seconds(1));
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->free_bytes, 600u);
+  EXPECT_EQ(error_reason(m.statvfs("/stuck", std::chrono::seconds(1)).error()), "ETIMEDOUT");
+  EXPECT_EQ(error_reason(m.statvfs("/other", std::chrono::seconds(1)).error()), "ENOTSUP");
+}
+
+std::atomic<int> g_slow_calls{0};
+
+// A statvfs that hangs like a dead NFS server (for longer than any test waits).
+int slow_statvfs(const char*, struct statvfs* out) {
+  ++g_slow_calls;
+  std::this_thread::sleep_for(std::chrono::seconds(5));
+  *out = {};
+  return 0;
+}
+
+int fake_statvfs(const char* path, struct statvfs* out) {
+  *out = {};
+  if (std::string(path) == "/gone") {
+    errno = ENOENT;
+    return -1;
+  }
+  out->f_frsize = 4096;
+  out->f_blocks = 10;
+  out->f_bfree = 4;
+  out->f_bavail = 3;
+  out->f_files = 100;
+  out->f_ffree = 50;
+  out->f_favail = 40;
+  return 0;
+}
+
+TEST(StatvfsWithTimeout, AbandonsAHungCallWithinBounds) {
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = statvfs_with_timeout("/mnt/hung", std::chrono::milliseconds(100), &slow_statvfs);
+  auto took = std::chrono::steady_clock::now() - t0;
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(error_reason(r.error()), "ETIMEDOUT");
+  EXPECT_NE(r.error().describe().find("/mnt/hung"), std::string::npos) << r.error().describe();
+  EXPECT_GE(took, std::chrono::milliseconds(100));
+  EXPECT_LT(took, std::chrono::milliseconds(1500));
+  EXPECT_EQ(g_slow_calls.load(), 1);
+  // The host root goes through the same path with the injected function.
+  HostRoot h(&slow_statvfs);
+  t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(error_reason(h.statvfs("mnt/hung", std::chrono::milliseconds(50)).error()),
+            "ETIMEDOUT");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(1500));
+}
+
+TEST(StatvfsWithTimeout, ConvertsBlocksToBytesAndKeepsErrno) {
+  HostRoot h(&fake_statvfs);
+  auto st = h.statvfs("/data", std::chrono::seconds(5));
+  ASSERT_TRUE(st.ok()) << st.error().describe();
+  EXPECT_EQ(st->size_bytes, 40960u);
+  EXPECT_EQ(st->free_bytes, 16384u);
+  EXPECT_EQ(st->available_bytes, 12288u);
+  EXPECT_EQ(st->inodes, 100u);
+  EXPECT_EQ(st->inodes_free, 50u);
+  EXPECT_EQ(st->inodes_available, 40u);
+  EXPECT_EQ(error_reason(h.statvfs("/gone", std::chrono::seconds(5)).error()), "ENOENT");
+  // The real call on this machine's root answers.
+  HostRoot real;
+  auto root = real.statvfs("/", std::chrono::seconds(10));
+  ASSERT_TRUE(root.ok()) << root.error().describe();
+  EXPECT_GT(root->size_bytes, 0u);
+}
+
+TEST(RecordingRoot, RecordsWhatWasTouchedUnderCanonicalPaths) {
+  MemRoot m;
+  m.add_file("sys/devices/pci0000:00/0000:00:02.0/vendor", "0x8086\n");
+  m.add_file("sys/devices/pci0000:00/0000:00:02.0/secret", "x");
+  m.set_error("sys/devices/pci0000:00/0000:00:02.0/secret", EACCES);
+  m.add_file("sys/devices/pci0000:00/0000:00:02.0/unread", "never read");
+  m.add_dir("sys/devices/pci0000:00/0000:00:02.0/empty");
+  m.add_link("sys/bus/pci/devices/0000:00:02.0", "../../../devices/pci0000:00/0000:00:02.0");
+  m.add_file("big", std::string(100, 'b'));
+  m.set_statvfs("/", FsStats{1, 2, 3, 4, 5, 6});
+  RecordingRoot rec(m);
+  EXPECT_EQ(*rec.read_file("sys/bus/pci/devices/0000:00:02.0/vendor"), "0x8086\n");
+  EXPECT_EQ(error_reason(rec.read_file("sys/bus/pci/devices/0000:00:02.0/secret").error()),
+            "EACCES");
+  EXPECT_EQ(rec.read_file("big", 10).error().code, Errc::kLimit);
+  EXPECT_EQ(rec.list_dir("sys/bus/pci/devices/0000:00:02.0")->size(), 4u);
+  EXPECT_TRUE(rec.statvfs("/", std::chrono::seconds(1)).ok());
+  EXPECT_EQ(error_reason(rec.statvfs("/x", std::chrono::seconds(1)).error()), "ENOTSUP");
+
+  auto e = rec.entries();
+  using K = RecordingRoot::Kind;
+  const std::string dev = "sys/devices/pci0000:00/0000:00:02.0";
+  ASSERT_TRUE(e.count("sys/bus/pci/devices/0000:00:02.0"));
+  EXPECT_EQ(e["sys/bus/pci/devices/0000:00:02.0"].kind, K::kLink);
+  EXPECT_EQ(e[dev].kind, K::kDir);
+  EXPECT_EQ(e[dev + "/vendor"].data, "0x8086\n");
+  EXPECT_EQ(e[dev + "/unread"].kind, K::kFile);  // listed only: an empty stand-in
+  EXPECT_TRUE(e[dev + "/unread"].placeholder);
+  EXPECT_EQ(e[dev + "/unread"].data, "");
+  EXPECT_EQ(e[dev + "/empty"].kind, K::kDir);
+  EXPECT_EQ(e["big"].data.size(), 100u);  // whole, so the replay hits the same limit
+  EXPECT_EQ(e["sys/bus"].kind, K::kDir);   // implied parents
+  // MemRoot's set_error fails every access to the path, readlink included; DirRoot replays it
+  // at the same step.
+  EXPECT_EQ(rec.errors_file(), "readlink\tEACCES\t" + dev + "/secret\n");
+  EXPECT_EQ(rec.statvfs_file(), "\t1 2 3 4 5 6\nx\terror ENOTSUP\n");
+}
+
+TEST(RecordingRoot, LaterReadsSeeTheFirstContent) {
+  MemRoot m;
+  m.add_file("proc/meminfo", "MemAvailable: 1 kB\n");
+  RecordingRoot rec(m);
+  EXPECT_EQ(*rec.read_file("proc/meminfo"), "MemAvailable: 1 kB\n");
+  m.add_file("proc/meminfo", "MemAvailable: 2 kB\n");
+  EXPECT_EQ(*rec.read_file("proc/meminfo"), "MemAvailable: 1 kB\n");
 }
 
 TEST(HostRoot, ReadsProcAndReportsMissing) {
