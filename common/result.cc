@@ -12,6 +12,7 @@ const char* errc_name(Errc c) {
     case Errc::kParse: return "parse";
     case Errc::kNotFound: return "not-found";
     case Errc::kIo: return "io";
+    case Errc::kTrust: return "trust";
     case Errc::kSignature: return "signature";
     case Errc::kIntegrity: return "integrity";
     case Errc::kUnsafe: return "unsafe";

@@ -14,7 +14,8 @@ enum class Errc {
   kInvalidArgument,  // bad command line or option value
   kParse,            // malformed input file (YAML, JSON, key, signature)
   kNotFound,         // a file, member, key or component that should exist does not
-  kIo,               // the environment failed: read/write/open, disk full
+  kIo,               // the environment failed: read/write/open, disk full (worth a retry when remote)
+  kTrust,            // a remote peer could not be trusted (TLS verification): retrying will not help
   kSignature,        // a signature is invalid, missing, or the threshold is not met
   kIntegrity,        // size/digest mismatch, unexpected/missing/duplicate member
   kUnsafe,           // an archive entry that could escape or is of a forbidden type

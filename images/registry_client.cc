@@ -234,12 +234,19 @@ Result<RegistryClient::Response> RegistryClient::send(const Request& req) {
       curl_easy_setopt(c, CURLOPT_UPLOAD_BUFFERSIZE, 1L << 20);  // fewer, larger reads of the bundle
       curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req.method.c_str());
     }
+    char detail[CURL_ERROR_SIZE] = {0};
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, detail);
     CURLcode rc = curl_easy_perform(c);
     curl_slist_free_all(hdrs);
     if (!t.read_error.ok()) return t.read_error.error();
     if (!t.sink_error.ok()) return t.sink_error.error();
     if (rc != CURLE_OK) {
-      return make_error(Errc::kIo, "registry " + opts_.host + ": " + curl_easy_strerror(rc));
+      std::string why = detail[0] ? detail : curl_easy_strerror(rc);
+      bool tls = rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_SSL_CACERT_BADFILE;
+      // TLS trust problems do not heal by retrying (only kIo is retried).
+      Error e = make_error(tls ? Errc::kTrust : Errc::kIo, "registry " + opts_.host + ": " + why +
+                                                         (tls ? " (give the registry's CA with --ca)" : ""));
+      return e;
     }
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp.status);
     if (resp.status == 401 && auth_round == 0) {
@@ -304,6 +311,7 @@ Result<RegistryClient::Response> RegistryClient::send_with_retries(const Request
     if (!resp.ok()) {
       if (resp.error().code != Errc::kIo) return resp.error();
       why = resp.error().describe();
+      if (what.rfind("registry ", 0) == 0 && why.rfind(what + ": ", 0) == 0) why = why.substr(what.size() + 2);
     } else if (resp->status >= 500 || resp->status == 429) {
       why = "registry " + opts_.host + " answered " + std::to_string(resp->status) + " (" + registry_error(*resp) + ")";
     } else {

@@ -22,6 +22,7 @@ int exit_code_for(const Error& e) {
       return kExitUsage;
     case Errc::kNotFound:
     case Errc::kIo:
+    case Errc::kTrust:
       return kExitEnvironment;
     case Errc::kInternal:
       return kExitInternal;
