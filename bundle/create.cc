@@ -165,6 +165,7 @@ struct Planner {
     comp.type = c.type;
     comp.name = c.name;
     comp.ref = c.ref;
+    comp.source = c.image;
     comp.descriptor = img->root;
     comp.platforms = img->platforms;
     comp.install = c.install;
@@ -210,12 +211,13 @@ std::string make_index_json(const Manifest& m) {
                         {"manifests", nlohmann::json::array()}};
   for (const auto& c : m.components) {
     if (c.type != "oci-image") continue;
+    nlohmann::json annotations = {{"org.opencontainers.image.ref.name", c.name + ":" + c.ref},
+                                  {"io.airlock.component", c.name}};
+    if (!c.source.empty()) annotations["io.airlock.source"] = c.source;  // the original reference, to retag
     idx["manifests"].push_back({{"mediaType", c.descriptor->media_type},
                                 {"digest", c.descriptor->digest},
                                 {"size", c.descriptor->size},
-                                {"annotations",
-                                 {{"org.opencontainers.image.ref.name", c.name + ":" + c.ref},
-                                  {"io.airlock.component", c.name}}}});
+                                {"annotations", annotations}});
   }
   return idx.dump() + "\n";
 }

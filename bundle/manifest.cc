@@ -63,6 +63,7 @@ std::string serialize_manifest(const Manifest& m) {
     json j = {{"type", c.type}, {"name", c.name}};
     if (!c.version.empty()) j["version"] = c.version;
     if (!c.ref.empty()) j["ref"] = c.ref;
+    if (!c.source.empty()) j["source"] = c.source;
     if (c.descriptor) j["descriptor"] = descriptor_json(*c.descriptor);
     if (!c.closure.empty()) j["closure"] = c.closure;
     if (c.blob) j["blob"] = descriptor_json(*c.blob);
@@ -147,7 +148,7 @@ class Reader {
 
 Result<Component> parse_component(const json& j, size_t index) {
   Reader r("components[" + std::to_string(index) + "]");
-  TRY_STATUS(r.only_keys(j, {"type", "name", "version", "ref", "descriptor", "closure", "blob",
+  TRY_STATUS(r.only_keys(j, {"type", "name", "version", "ref", "source", "descriptor", "closure", "blob",
                              "content", "install", "platforms"}));
   Component c;
   TRY_ASSIGN(c.type, r.str(j, "type"));
@@ -155,6 +156,7 @@ Result<Component> parse_component(const json& j, size_t index) {
   if (c.name.empty()) return r.bad("name", "must not be empty");
   TRY_ASSIGN(c.version, r.str(j, "version", false));
   TRY_ASSIGN(c.ref, r.str(j, "ref", false));
+  TRY_ASSIGN(c.source, r.str(j, "source", false));
   if (c.type == "oci-image") {
     if (!j.contains("descriptor")) return r.bad("descriptor", "missing");
     TRY_ASSIGN(c.descriptor, r.descriptor(j, "descriptor"));

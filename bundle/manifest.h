@@ -35,6 +35,7 @@ struct Component {
   std::string name;
   std::string version;                 // all but oci-image
   std::string ref;                     // oci-image: tag
+  std::string source;                  // oci-image: the reference it was pulled from, if any
   std::optional<Descriptor> descriptor;  // oci-image: the image index or manifest
   std::vector<std::string> closure;    // oci-image: every blob digest the image needs, sorted
   std::optional<Descriptor> blob;      // file-like components

@@ -127,15 +127,14 @@ Result<std::string> pull_to_layout(const RegistryOptions& registry, const ImageR
 
 Status resolve_registry_inputs(bundle::BundleSpec& spec, const RegistryOptions& registry, const std::string& work_dir) {
   for (auto& c : spec.components) {
-    if (c.type != "oci-image" || c.image.empty()) continue;
+    if (c.type != "oci-image" || c.image.empty() || !c.layout.empty()) continue;
     auto wrap = [&](const Error& e) { return e.wrap(c.where + ": component '" + c.name + "'"); };
     auto ref = parse_image_reference(c.image);
     if (!ref.ok()) return wrap(ref.error());
     auto dir = pull_to_layout(registry, *ref, c.platforms, work_dir, c.ref);
     if (!dir.ok()) return wrap(dir.error());
-    c.layout = *dir;
+    c.layout = *dir;  // c.image stays: create records it as the image's source
     c.tag = c.ref;
-    c.image.clear();
     c.platforms.clear();
   }
   return {};

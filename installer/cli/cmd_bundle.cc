@@ -1,5 +1,6 @@
 // `airlock bundle create|verify|inspect|extract|diff`: the signed bundle from the command line.
 // Human output on stderr/stdout as text; --json gives one JSON document on stdout.
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 
@@ -66,6 +67,7 @@ Result<int64_t> source_date_epoch() {
 struct CreateArgs : CommonFlags {
   std::string spec, out, base, split, passphrase_file;
   std::string registry_ca, registry_user, registry_password_file;  // for `image:` inputs
+  std::string platforms;  // default platform filter for `image:` inputs
   bool registry_insecure = false;
   std::vector<std::string> keys;
   int level = 3;
@@ -112,6 +114,22 @@ Status run_create(const CreateArgs& a, const Context& ctx) {
     }
   }
   TRY_STATUS(images::resolve_archive_inputs(spec, opts.work_dir));
+  if (!a.platforms.empty()) {
+    std::vector<std::string> list;
+    for (size_t start = 0; start <= a.platforms.size();) {
+      size_t comma = a.platforms.find(',', start);
+      if (comma == std::string::npos) comma = a.platforms.size();
+      std::string p = a.platforms.substr(start, comma - start);
+      if (std::count(p.begin(), p.end(), '/') < 1) {
+        return make_error(Errc::kInvalidArgument, "--platform: '" + p + "' is not os/arch[/variant]");
+      }
+      list.push_back(p);
+      start = comma + 1;
+    }
+    for (auto& c : spec.components) {
+      if (c.type == "oci-image" && !c.image.empty() && c.platforms.empty()) c.platforms = list;
+    }
+  }
   images::RegistryOptions registry;
   registry.insecure = a.registry_insecure;
   registry.ca_file = a.registry_ca;
@@ -246,6 +264,8 @@ void register_bundle(CLI::App& app, Context& ctx) {
   create->add_option("--split", ca->split, "Write parts of at most SIZE (e.g. 4000M for FAT32): OUT.000, OUT.001, ...");
   create->add_option("--base", ca->base, "Write a delta: omit blobs that this older bundle already has");
   create->add_option("--level", ca->level, "zstd level for compressible payloads (default 3)")->check(CLI::Range(1, 19));
+  create->add_option("--platform", ca->platforms,
+                     "For image: inputs without 'platforms:': keep only these, e.g. linux/amd64,linux/arm64");
   create->add_option("--registry-ca", ca->registry_ca, "For image: inputs: CA certificate of the source registry");
   create->add_flag("--registry-insecure", ca->registry_insecure, "For image: inputs: plain http to the source registry");
   create->add_option("--registry-user", ca->registry_user, "For image: inputs: registry user name");
