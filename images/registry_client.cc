@@ -96,6 +96,7 @@ struct RegistryClient::Request {
   uint64_t offset = 0;                // reader: start offset
   uint64_t length = 0;                // reader: bytes to send
   std::function<Status(std::string_view)> sink;  // GET: receives the body instead of Response::body
+  bool no_auth_challenge = false;     // the token request itself: a 401 is final
 };
 
 RegistryClient::RegistryClient(RegistryOptions opts) : opts_(std::move(opts)) {
@@ -249,7 +250,7 @@ Result<RegistryClient::Response> RegistryClient::send(const Request& req) {
       return e;
     }
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp.status);
-    if (resp.status == 401 && auth_round == 0) {
+    if (resp.status == 401 && auth_round == 0 && !req.no_auth_challenge) {
       TRY_STATUS(authenticate(resp.headers["www-authenticate"], req.target));
       continue;
     }
@@ -282,6 +283,7 @@ Status RegistryClient::authenticate(const std::string& challenge, const std::str
   if (!params["scope"].empty()) token_url += "&scope=" + escape(params["scope"]);
   Request tr;
   tr.target = token_url;
+  tr.no_auth_challenge = true;
   std::string saved = authorization_;
   authorization_ = opts_.user.empty() ? "" : basic;
   auto resp = send(tr);
