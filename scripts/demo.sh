@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job, end to end as far as airlock exists today: install what is missing, build,
-# make a signing key, create a signed bundle from examples/, verify, inspect and extract it.
+# make a signing key, create a signed bundle from examples/, verify, inspect and extract it,
+# list and export its image for `docker load`, and probe this machine's hardware.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/setup.sh"
@@ -17,5 +18,10 @@ step "$AIRLOCK" bundle verify "$DEMO/example.airlock" --pub "$DEMO/ops.pub"
 step "$AIRLOCK" bundle inspect "$DEMO/example.airlock" --pub "$DEMO/ops.pub"
 step "$AIRLOCK" bundle extract "$DEMO/example.airlock" -C "$DEMO/extracted" --pub "$DEMO/ops.pub"
 step minisign -Vm "$DEMO/extracted/bundle.json" -p "$DEMO/ops.pub" -x "$(ls "$DEMO"/extracted/bundle.json.*.minisig)"
+step "$AIRLOCK" images list "$DEMO/example.airlock" --pub "$DEMO/ops.pub"
+step "$AIRLOCK" images export "$DEMO/example.airlock" example/busybox-httpd --pub "$DEMO/ops.pub" \
+  --format docker-archive -o "$DEMO/busybox-httpd.docker.tar"
+step skopeo inspect --format '{{.Digest}} {{.Architecture}} {{.Layers}}' "docker-archive:$DEMO/busybox-httpd.docker.tar"
+step "$AIRLOCK" probe --local
 echo
 echo "demo: done; the bundle is $DEMO/example.airlock, its verified contents are in $DEMO/extracted"
