@@ -9,6 +9,7 @@ namespace {
 
 TEST(Progress, DrawnOnATerminalOnly) {
   if (!have_tool("script")) GTEST_SKIP() << "util-linux script is not installed";
+  if (run({"script", "-qec", "true", "/dev/null"}).exit_code != 0) GTEST_SKIP() << "no pseudo-terminal available";
   TempDir dir;
   std::string key = make_key(dir.path(), "k");
   create_example(dir / "b.airlock", {key});
