@@ -99,6 +99,23 @@ std::string detect_virt(const HostFacts& h, bool hypervisor_flag) {
   return "unknown";
 }
 
+// Port error counters worth a snapshot (spec check 37).
+const char* const kRdmaCounters[] = {"symbol_error", "link_downed", "link_error_recovery",
+                                     "port_rcv_errors"};
+
+// Runtime/toolkit name -> root-relative path whose existence marks it present.
+const std::pair<const char*, const char*> kRuntimePaths[] = {
+    {"docker", "usr/bin/docker"},
+    {"dockerd", "usr/bin/dockerd"},
+    {"containerd", "usr/bin/containerd"},
+    {"containerd_socket", "run/containerd/containerd.sock"},
+    {"podman", "usr/bin/podman"},
+    {"nvidia_container_runtime", "usr/bin/nvidia-container-runtime"},
+    {"nvidia_ctk", "usr/bin/nvidia-ctk"},
+    {"nvidia_container_cli", "usr/bin/nvidia-container-cli"},
+    {"nvidia_container_config", "etc/nvidia-container-runtime/config.toml"},
+};
+
 bool deadline_passed(const CollectOptions& o) {
   return o.deadline && std::chrono::steady_clock::now() >= *o.deadline;
 }
@@ -124,6 +141,7 @@ HostFacts collect_host(const SystemRoot& root, const std::vector<Mount>* mounts)
   bool hv = false;
   if (auto ci = root.read_file("proc/cpuinfo"); ci.ok()) hv = parse_cpuinfo(*ci).hypervisor;
   h.virtualization = detect_virt(h, hv);
+  h.tainted = rd.u64("proc/sys/kernel/tainted");
   h.cgroup = "unknown";
   if (mounts) {
     bool v1 = false, v2 = false;
@@ -237,12 +255,21 @@ Fact<std::vector<PciDevice>> collect_pci(const SystemRoot& root) {
     p.link.max_speed = rd.text(d + "/max_link_speed");
     p.link.current_width = rd.u64(d + "/current_link_width");
     p.link.max_width = rd.u64(d + "/max_link_width");
-    if (p.link.current_speed.ok() && p.link.max_speed.ok() && p.link.current_width.ok() &&
-        p.link.max_width.ok()) {
+    if (p.link.current_width.ok() && p.link.max_width.ok()) {
+      p.link.width_degraded = *p.link.current_width.value < *p.link.max_width.value;
+    }
+    if (p.link.current_speed.ok() && p.link.max_speed.ok()) {
       auto cs = parse_leading_number(*p.link.current_speed.value);
       auto ms = parse_leading_number(*p.link.max_speed.value);
-      if (cs && ms) {
-        p.link.degraded = *cs < *ms || *p.link.current_width.value < *p.link.max_width.value;
+      if (cs && ms) p.link.speed_degraded = *cs < *ms;
+    }
+    if (p.link.width_degraded && p.link.speed_degraded) {
+      p.link.degraded = *p.link.width_degraded || *p.link.speed_degraded;
+      bool nvidia_gpu = p.vendor.ok() && *p.vendor.value == "10de" && p.class_code.ok() &&
+                        (p.class_code.value->rfind("0300", 0) == 0 ||
+                         p.class_code.value->rfind("0302", 0) == 0);
+      if (nvidia_gpu && *p.link.speed_degraded && !*p.link.width_degraded) {
+        p.link.speed_may_be_power_saving = true;
       }
     }
     if (auto rp = root.real_path(d); rp.ok()) {
@@ -335,6 +362,7 @@ Fact<std::vector<Gpu>> collect_gpus(const SystemRoot& root, const std::vector<Pc
         auto uuid = it->info.find("GPU UUID");
         it->uuid = uuid != it->info.end() ? Fact<std::string>::of(uuid->second)
                                           : Fact<std::string>::fail("not in information");
+        if (it->model.ok()) it->model_source = "procfs";
       } else {
         it->model = it->uuid = Fact<std::string>::fail(error_reason(info.error()));
       }
@@ -380,6 +408,15 @@ Fact<std::vector<Gpu>> collect_gpus(const SystemRoot& root, const std::vector<Pc
         g.numa_node = Fact<int64_t>::fail("no PCI device");
         out.push_back(std::move(g));
       }
+    }
+  }
+  // Without the driver's view (nouveau, no driver, procfs unreadable): name it by PCI ID.
+  for (auto& g : out) {
+    if (g.model.ok() || !g.device_id.ok()) continue;
+    const char* vid = g.vendor == "nvidia" ? "10de" : g.vendor == "amd" ? "1002" : "";
+    if (auto name = gpu_model_from_pci_id(vid, *g.device_id.value)) {
+      g.model = Fact<std::string>::of(*name);
+      g.model_source = "pci-id";
     }
   }
   return Fact<std::vector<Gpu>>::of(std::move(out));
@@ -438,6 +475,18 @@ Fact<std::vector<RdmaDevice>> collect_rdma(const SystemRoot& root) {
         if (p.state.ok()) {
           if (auto s = parse_state_number(*p.state.value)) p.active = *s == 4;
         }
+        if (auto types = root.list_dir(pd + "/gid_attrs/types"); types.ok()) {
+          std::map<std::string, uint64_t> counts;
+          for (const auto& t : *types) {
+            auto r = root.read_file(pd + "/gid_attrs/types/" + t, 256);
+            if (!r.ok()) continue;  // EINVAL for an unpopulated GID
+            if (auto name = normalize_gid_type(*r)) ++counts[*name];
+          }
+          p.gid_types = Fact<std::map<std::string, uint64_t>>::of(std::move(counts));
+        } else {
+          p.gid_types = list_fail<std::map<std::string, uint64_t>>(types.error());
+        }
+        for (const char* c : kRdmaCounters) p.counters[c] = rd.u64(pd + "/counters/" + c);
         ps.push_back(std::move(p));
       }
       std::sort(ps.begin(), ps.end(), [](auto& a, auto& b) { return a.port < b.port; });
@@ -508,6 +557,30 @@ Fact<std::vector<BlockDevice>> collect_block(const SystemRoot& root) {
     out.push_back(std::move(b));
   }
   return Fact<std::vector<BlockDevice>>::of(std::move(out));
+}
+
+ContainerRuntime collect_container_runtime(const SystemRoot& root) {
+  ContainerRuntime c;
+  for (const auto& [name, path] : kRuntimePaths) c.present[name] = root.exists(path);
+  return c;
+}
+
+GpuDirectRdma collect_gpudirect_rdma(const SystemRoot& root,
+                                     const Fact<std::vector<std::string>>& modules) {
+  GpuDirectRdma g;
+  auto loaded = [&](const char* name) {
+    if (!modules.ok()) return Fact<bool>::fail(modules.error);
+    const auto& m = *modules.value;
+    return Fact<bool>::of(std::find(m.begin(), m.end(), name) != m.end());
+  };
+  g.nvidia_peermem_loaded = loaded("nvidia_peermem");
+  g.nv_peer_mem_loaded = loaded("nv_peer_mem");
+  g.nv_mem_registered = root.exists("sys/kernel/mm/memory_peers/nv_mem/version");
+  g.nv_mem_nc_registered = root.exists("sys/kernel/mm/memory_peers/nv_mem_nc/version");
+  bool module = (g.nvidia_peermem_loaded.ok() && *g.nvidia_peermem_loaded.value) ||
+                (g.nv_peer_mem_loaded.ok() && *g.nv_peer_mem_loaded.value);
+  g.ready = module && (g.nv_mem_registered || g.nv_mem_nc_registered);
+  return g;
 }
 
 Fact<std::vector<Mount>> collect_mounts(const SystemRoot& root) {
@@ -591,6 +664,8 @@ Facts collect(const SystemRoot& root, const CollectOptions& opts) {
   f.rdma = late("rdma") ? Fact<std::vector<RdmaDevice>>::fail(kTimeout) : collect_rdma(root);
   f.net = late("net") ? Fact<std::vector<NetInterface>>::fail(kTimeout) : collect_net(root);
   f.block = late("block") ? Fact<std::vector<BlockDevice>>::fail(kTimeout) : collect_block(root);
+  if (!late("container_runtime")) f.container_runtime = collect_container_runtime(root);
+  if (!late("gpudirect_rdma")) f.gpudirect_rdma = collect_gpudirect_rdma(root, f.host.modules);
   f.duration_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                       std::chrono::steady_clock::now() - t0)
                       .count();

@@ -29,6 +29,9 @@ Fact<std::vector<RdmaDevice>> collect_rdma(const SystemRoot& root);
 Fact<std::vector<NetInterface>> collect_net(const SystemRoot& root);
 Fact<std::vector<BlockDevice>> collect_block(const SystemRoot& root);
 Fact<std::vector<Mount>> collect_mounts(const SystemRoot& root);
+ContainerRuntime collect_container_runtime(const SystemRoot& root);
+GpuDirectRdma collect_gpudirect_rdma(const SystemRoot& root,
+                                     const Fact<std::vector<std::string>>& modules);
 // True for filesystems whose statvfs means nothing (proc, sysfs, cgroup, devpts...) or
 // could trigger a mount (autofs); their `space` is left out.
 bool fs_without_space(std::string_view fs_type);

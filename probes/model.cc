@@ -19,6 +19,11 @@ void to_json(json& j, const PciDevice& v) {
             {"current_width", v.link.current_width},
             {"max_width", v.link.max_width}};
   if (v.link.degraded) link["degraded"] = *v.link.degraded;
+  if (v.link.width_degraded) link["width_degraded"] = *v.link.width_degraded;
+  if (v.link.speed_degraded) link["speed_degraded"] = *v.link.speed_degraded;
+  if (v.link.speed_may_be_power_saving) {
+    link["speed_may_be_power_saving"] = *v.link.speed_may_be_power_saving;
+  }
   j = json{{"bdf", v.bdf},
            {"class", v.class_code},
            {"vendor", v.vendor},
@@ -37,6 +42,7 @@ void to_json(json& j, const Gpu& v) {
   j = json{{"bdf", v.bdf},         {"vendor", v.vendor}, {"found_by", v.found_by},
            {"device", v.device_id}, {"model", v.model},   {"uuid", v.uuid},
            {"driver", v.driver},    {"numa_node", v.numa_node}};
+  if (!v.model_source.empty()) j["model_source"] = v.model_source;
   if (!v.info.empty()) j["information"] = v.info;
 }
 
@@ -51,6 +57,8 @@ void to_json(json& j, const RdmaPort& v) {
            {"rate", v.rate},   {"link_layer", v.link_layer}};
   if (v.rate_gbps) j["rate_gbps"] = *v.rate_gbps;
   if (v.active) j["active"] = *v.active;
+  j["gid_types"] = v.gid_types;
+  j["counters"] = v.counters;
 }
 
 void to_json(json& j, const RdmaDevice& v) {
@@ -104,7 +112,8 @@ void to_json(json& j, const Facts& v) {
         {"modules", h.modules},
         {"dmi", h.dmi},
         {"virtualization", h.virtualization},
-        {"cgroup", h.cgroup}}},
+        {"cgroup", h.cgroup},
+        {"tainted", h.tainted}}},
       {"cpu_memory",
        {{"cpu_model", c.cpu_model},
         {"logical_cpus", c.logical_cpus},
@@ -124,6 +133,13 @@ void to_json(json& j, const Facts& v) {
       {"net", v.net},
       {"block", v.block},
       {"mounts", v.mounts},
+      {"container_runtime", v.container_runtime.present},
+      {"gpudirect_rdma",
+       {{"nvidia_peermem_loaded", v.gpudirect_rdma.nvidia_peermem_loaded},
+        {"nv_peer_mem_loaded", v.gpudirect_rdma.nv_peer_mem_loaded},
+        {"nv_mem_registered", v.gpudirect_rdma.nv_mem_registered},
+        {"nv_mem_nc_registered", v.gpudirect_rdma.nv_mem_nc_registered},
+        {"ready", v.gpudirect_rdma.ready}}},
       {"errors", v.errors},
   };
 }

@@ -44,6 +44,21 @@ struct HostFacts {
   std::map<std::string, Fact<std::string>> dmi;
   std::string virtualization;  // "none", "kvm", "vmware", ... or "unknown"
   std::string cgroup;          // "v2", "v1", "hybrid" or "unknown" (from the mount table)
+  Fact<uint64_t> tainted;      // /proc/sys/kernel/tainted bit flags
+};
+
+// Presence of container runtimes and the NVIDIA container toolkit (files only, nothing run).
+struct ContainerRuntime {
+  std::map<std::string, bool> present;  // name -> the root-relative path exists
+};
+
+// GPUDirect RDMA readiness (spec check 35): peer-memory module loaded and registered.
+struct GpuDirectRdma {
+  Fact<bool> nvidia_peermem_loaded;  // in /proc/modules (error when that is unreadable)
+  Fact<bool> nv_peer_mem_loaded;     // legacy Mellanox module
+  bool nv_mem_registered = false;     // sys/kernel/mm/memory_peers/nv_mem/version exists
+  bool nv_mem_nc_registered = false;  // .../nv_mem_nc/version
+  bool ready = false;  // a peer-memory module loaded and one of the registrations present
 };
 
 struct NumaNode {
@@ -74,6 +89,11 @@ struct PciLink {
   Fact<uint64_t> current_width;
   Fact<uint64_t> max_width;
   std::optional<bool> degraded;  // set when all four were read: current below max
+  std::optional<bool> width_degraded;  // set when both widths were read
+  std::optional<bool> speed_degraded;  // set when both speeds were read and parsed
+  // NVIDIA GPU whose speed alone is below max: idle GPUs down-train (spec check 20), so this
+  // is a warning until measured under load. Set (true) only then.
+  std::optional<bool> speed_may_be_power_saving;
 };
 
 struct PciDevice {
@@ -97,6 +117,7 @@ struct Gpu {
   std::string found_by;  // "pci", "procfs", "pci+procfs", "kfd"
   Fact<std::string> device_id;
   Fact<std::string> model;
+  std::string model_source;  // "procfs" or "pci-id"; empty when model is an error
   Fact<std::string> uuid;
   Fact<std::string> driver;
   Fact<int64_t> numa_node;
@@ -127,6 +148,10 @@ struct RdmaPort {
   Fact<std::string> link_layer;  // "InfiniBand" or "Ethernet"
   std::optional<double> rate_gbps;
   std::optional<bool> active;
+  // gid_attrs/types/*: count per type string ("RoCE v2", "IB/RoCE v1"); unpopulated entries
+  // (empty or EINVAL) are skipped.
+  Fact<std::map<std::string, uint64_t>> gid_types;
+  std::map<std::string, Fact<uint64_t>> counters;  // counters/<name>, see kRdmaCounters
 };
 
 struct RdmaDevice {
@@ -198,6 +223,8 @@ struct Facts {
   Fact<std::vector<NetInterface>> net;
   Fact<std::vector<BlockDevice>> block;
   Fact<std::vector<Mount>> mounts;
+  ContainerRuntime container_runtime;
+  GpuDirectRdma gpudirect_rdma;
   std::vector<std::string> errors;  // sections skipped (deadline) or otherwise incomplete
 };
 

@@ -381,4 +381,76 @@ std::optional<AcceleratorId> classify_accelerator(std::string_view vendor, std::
   return std::nullopt;
 }
 
+std::optional<std::string> gpu_model_from_pci_id(std::string_view vendor,
+                                                 std::string_view device) {
+  struct Entry {
+    const char* vendor;
+    const char* device;
+    const char* model;
+  };
+  // probe-spec.md table (b) (pci.ids @ c1c12547). Names as NVIDIA/AMD market them.
+  static const Entry kTable[] = {
+      {"10de", "1db1", "Tesla V100 SXM2 16GB"},
+      {"10de", "1db4", "Tesla V100 PCIe 16GB"},
+      {"10de", "1db5", "Tesla V100 SXM2 32GB"},
+      {"10de", "1df6", "Tesla V100S PCIe 32GB"},
+      {"10de", "1eb8", "Tesla T4"},
+      {"10de", "20b0", "A100 SXM4 40GB"},
+      {"10de", "20b2", "A100 SXM4 80GB"},
+      {"10de", "20b1", "A100 PCIe 40GB"},
+      {"10de", "20f1", "A100 PCIe 40GB"},
+      {"10de", "20b5", "A100 PCIe 80GB"},
+      {"10de", "20f3", "A800 SXM4 80GB"},
+      {"10de", "20b7", "A30"},
+      {"10de", "2236", "A10"},
+      {"10de", "26b5", "L40"},
+      {"10de", "26b9", "L40S"},
+      {"10de", "27b8", "L4"},
+      {"10de", "2330", "H100 SXM5 80GB"},
+      {"10de", "2331", "H100 PCIe"},
+      {"10de", "2321", "H100 NVL"},
+      {"10de", "2339", "H100"},
+      {"10de", "2324", "H800"},
+      {"10de", "2322", "H800 PCIe"},
+      {"10de", "2329", "H20"},
+      {"10de", "2335", "H200 SXM 141GB"},
+      {"10de", "233b", "H200 NVL"},
+      {"10de", "2342", "GH200"},
+      {"10de", "2348", "GH200"},
+      {"10de", "2901", "B200"},
+      {"10de", "2909", "HGX B200"},
+      {"10de", "2920", "B100"},
+      {"10de", "29bc", "B100"},
+      {"10de", "2941", "HGX GB200"},
+      {"10de", "3182", "B300 SXM6"},
+      {"10de", "31c2", "GB300"},
+      {"10de", "31c3", "GB300"},
+      {"10de", "2bb5", "RTX PRO 6000 Blackwell Server Edition"},
+      {"1002", "6860", "Instinct MI25"},
+      {"1002", "66a1", "Instinct MI50"},
+      {"1002", "738c", "Instinct MI100"},
+      {"1002", "738e", "Instinct MI100"},
+      {"1002", "740f", "Instinct MI210"},
+      {"1002", "740c", "Instinct MI250X / MI250"},
+      {"1002", "7408", "Instinct MI250X"},
+      {"1002", "74a0", "Instinct MI300A"},
+      {"1002", "74a1", "Instinct MI300X"},
+      {"1002", "74a2", "Instinct MI308X"},
+      {"1002", "74a5", "Instinct MI325X"},
+      {"1002", "74b5", "Instinct MI300X VF"},
+      {"1002", "75a0", "Instinct MI350X"},
+      {"1002", "75a3", "Instinct MI355X"},
+  };
+  for (const auto& e : kTable) {
+    if (vendor == e.vendor && device == e.device) return std::string(e.model);
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> normalize_gid_type(std::string_view text) {
+  std::string t = trim(text);
+  if (t.empty()) return std::nullopt;
+  return t;
+}
+
 }  // namespace airlock::probes

@@ -70,4 +70,12 @@ struct AcceleratorId {
 std::optional<AcceleratorId> classify_accelerator(std::string_view vendor, std::string_view device,
                                                   std::string_view class_code);
 
+// GPU product name by PCI vendor and device ID (probe-spec.md table (b)), for when the driver's
+// own view (/proc/driver/nvidia) is absent, e.g. nouveau or no driver bound; nullopt otherwise.
+std::optional<std::string> gpu_model_from_pci_id(std::string_view vendor, std::string_view device);
+
+// /sys/class/infiniband/<hca>/ports/<n>/gid_attrs/types/<i> -> the name counted for it:
+// "RoCE v2", "IB/RoCE v1" (trimmed as read), nullopt for an empty entry.
+std::optional<std::string> normalize_gid_type(std::string_view text);
+
 }  // namespace airlock::probes

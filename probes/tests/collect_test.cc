@@ -65,6 +65,178 @@ TEST(CollectMem, ReportsReasonsInsteadOfDropping) {
   EXPECT_EQ(j["host"]["kernel_release"]["error"], "ENOENT");
 }
 
+// A PCI function under root port 0000:00:01.0 with the given IDs, driver and link.
+void add_pci(MemRoot& m, const std::string& bdf, const std::string& vendor,
+             const std::string& device, const std::string& cls, const std::string& driver,
+             const std::string& cur_speed, int cur_width, const std::string& max_speed,
+             int max_width) {
+  std::string d = "sys/devices/pci0000:00/0000:00:01.0/" + bdf;
+  m.add_file(d + "/vendor", "0x" + vendor + "\n");
+  m.add_file(d + "/device", "0x" + device + "\n");
+  m.add_file(d + "/class", "0x" + cls + "\n");
+  m.add_file(d + "/current_link_speed", cur_speed + "\n");
+  m.add_file(d + "/max_link_speed", max_speed + "\n");
+  m.add_file(d + "/current_link_width", std::to_string(cur_width) + "\n");
+  m.add_file(d + "/max_link_width", std::to_string(max_width) + "\n");
+  if (!driver.empty()) m.add_link(d + "/driver", "../../../../bus/pci/drivers/" + driver);
+  m.add_link("sys/bus/pci/devices/" + bdf, "../../../devices/pci0000:00/0000:00:01.0/" + bdf);
+}
+
+const Gpu* find_gpu(const Facts& f, const std::string& bdf) {
+  for (const auto& g : *f.gpus.value) {
+    if (g.bdf == bdf) return &g;
+  }
+  return nullptr;
+}
+
+TEST(CollectMem, GpuModelFromPciIdWithoutNvidiaProcfs) {
+  MemRoot m;
+  const std::string g5 = "32.0 GT/s PCIe";
+  add_pci(m, "0000:01:00.0", "10de", "26b9", "030200", "nouveau", g5, 16, g5, 16);
+  add_pci(m, "0000:02:00.0", "10de", "2330", "030200", "", g5, 16, g5, 16);
+  add_pci(m, "0000:03:00.0", "1002", "74a1", "038000", "", g5, 16, g5, 16);
+  add_pci(m, "0000:04:00.0", "10de", "1234", "030200", "", g5, 16, g5, 16);  // not in the table
+  Facts f = collect(m);
+  ASSERT_TRUE(f.gpus.ok());
+  ASSERT_EQ(f.gpus.value->size(), 4u);
+  const Gpu* l40s = find_gpu(f, "0000:01:00.0");
+  EXPECT_EQ(*l40s->model.value, "L40S");
+  EXPECT_EQ(l40s->model_source, "pci-id");
+  EXPECT_EQ(*find_gpu(f, "0000:02:00.0")->model.value, "H100 SXM5 80GB");
+  EXPECT_EQ(*find_gpu(f, "0000:03:00.0")->model.value, "Instinct MI300X");
+  const Gpu* unknown = find_gpu(f, "0000:04:00.0");
+  EXPECT_EQ(unknown->model.error, "ENOENT");
+  EXPECT_EQ(unknown->model_source, "");
+  nlohmann::json j = *l40s;
+  EXPECT_EQ(j["model"], "L40S");
+  EXPECT_EQ(j["model_source"], "pci-id");
+  EXPECT_FALSE(nlohmann::json(*unknown).contains("model_source"));
+}
+
+TEST(CollectMem, ProcfsModelWinsOverPciId) {
+  MemRoot m;
+  const std::string g5 = "32.0 GT/s PCIe";
+  add_pci(m, "0000:01:00.0", "10de", "2330", "030200", "nvidia", g5, 16, g5, 16);
+  m.add_file("proc/driver/nvidia/gpus/0000:01:00.0/information",
+             "Model: \t\t NVIDIA H100 80GB HBM3\nGPU UUID: \t GPU-1\n");
+  Facts f = collect(m);
+  const Gpu* g = find_gpu(f, "0000:01:00.0");
+  ASSERT_NE(g, nullptr);
+  EXPECT_EQ(*g->model.value, "NVIDIA H100 80GB HBM3");
+  EXPECT_EQ(g->model_source, "procfs");
+}
+
+TEST(CollectMem, LinkWidthAndSpeedDegradedSeparately) {
+  MemRoot m;
+  const std::string g4 = "16.0 GT/s PCIe", g5 = "32.0 GT/s PCIe";
+  add_pci(m, "0000:01:00.0", "10de", "2330", "030200", "nvidia", g4, 16, g5, 16);  // idle GPU
+  add_pci(m, "0000:02:00.0", "10de", "2330", "030200", "nvidia", g5, 8, g5, 16);   // width
+  add_pci(m, "0000:03:00.0", "10de", "2330", "030200", "nvidia", g4, 8, g5, 16);   // both
+  add_pci(m, "0000:04:00.0", "15b3", "1021", "020700", "mlx5_core", g4, 16, g5, 16);  // NIC
+  add_pci(m, "0000:05:00.0", "10de", "2330", "030200", "nvidia", g5, 16, g5, 16);  // full
+  add_pci(m, "0000:06:00.0", "10de", "2330", "030200", "nvidia", "Unknown", 16, g5, 16);
+  Facts f = collect(m);
+  auto link = [&](const char* bdf) { return find_pci(f, bdf)->link; };
+  EXPECT_EQ(link("0000:01:00.0").speed_degraded, true);
+  EXPECT_EQ(link("0000:01:00.0").width_degraded, false);
+  EXPECT_EQ(link("0000:01:00.0").degraded, true);
+  EXPECT_EQ(link("0000:01:00.0").speed_may_be_power_saving, true);
+  EXPECT_EQ(link("0000:02:00.0").width_degraded, true);
+  EXPECT_EQ(link("0000:02:00.0").speed_degraded, false);
+  EXPECT_EQ(link("0000:02:00.0").speed_may_be_power_saving, std::nullopt);
+  EXPECT_EQ(link("0000:03:00.0").degraded, true);
+  EXPECT_EQ(link("0000:03:00.0").speed_may_be_power_saving, std::nullopt);
+  EXPECT_EQ(link("0000:04:00.0").speed_degraded, true);
+  EXPECT_EQ(link("0000:04:00.0").speed_may_be_power_saving, std::nullopt);  // not a GPU
+  EXPECT_EQ(link("0000:05:00.0").degraded, false);
+  EXPECT_EQ(link("0000:05:00.0").speed_degraded, false);
+  EXPECT_EQ(link("0000:05:00.0").width_degraded, false);
+  EXPECT_EQ(link("0000:06:00.0").speed_degraded, std::nullopt);
+  EXPECT_EQ(link("0000:06:00.0").width_degraded, false);
+  EXPECT_EQ(link("0000:06:00.0").degraded, std::nullopt);
+  nlohmann::json j = *find_pci(f, "0000:01:00.0");
+  EXPECT_EQ(j["link"]["speed_may_be_power_saving"], true);
+  EXPECT_EQ(j["link"]["width_degraded"], false);
+  EXPECT_FALSE(nlohmann::json(*find_pci(f, "0000:05:00.0"))["link"].contains(
+      "speed_may_be_power_saving"));
+}
+
+TEST(CollectMem, ContainerRuntimeTaintAndGpuDirect) {
+  MemRoot m;
+  m.add_file("usr/bin/containerd", "");
+  m.add_file("run/containerd/containerd.sock", "");
+  m.add_file("usr/bin/nvidia-ctk", "");
+  m.add_link("usr/bin/nvidia-container-runtime", "nvidia-ctk");
+  m.add_file("etc/nvidia-container-runtime/config.toml", "");
+  m.add_file("proc/sys/kernel/tainted", "12288\n");
+  m.add_file("proc/modules",
+             "nvidia_peermem 16384 0 - Live 0x0\nnvidia 1 0 - Live 0x0\n");
+  m.add_file("sys/kernel/mm/memory_peers/nv_mem/version", "1.3\n");
+  Facts f = collect(m);
+  const auto& p = f.container_runtime.present;
+  EXPECT_FALSE(p.at("docker"));
+  EXPECT_FALSE(p.at("podman"));
+  EXPECT_TRUE(p.at("containerd"));
+  EXPECT_TRUE(p.at("containerd_socket"));
+  EXPECT_TRUE(p.at("nvidia_ctk"));
+  EXPECT_TRUE(p.at("nvidia_container_runtime"));
+  EXPECT_TRUE(p.at("nvidia_container_config"));
+  EXPECT_EQ(*f.host.tainted.value, 12288u);
+  EXPECT_EQ(*f.gpudirect_rdma.nvidia_peermem_loaded.value, true);
+  EXPECT_EQ(*f.gpudirect_rdma.nv_peer_mem_loaded.value, false);
+  EXPECT_TRUE(f.gpudirect_rdma.nv_mem_registered);
+  EXPECT_FALSE(f.gpudirect_rdma.nv_mem_nc_registered);
+  EXPECT_TRUE(f.gpudirect_rdma.ready);
+  nlohmann::json j = f;
+  EXPECT_EQ(j["container_runtime"]["containerd"], true);
+  EXPECT_EQ(j["host"]["tainted"], 12288);
+  EXPECT_EQ(j["gpudirect_rdma"]["ready"], true);
+
+  MemRoot bare;  // module loaded but not registered; no /proc/modules at all
+  bare.add_file("proc/modules", "nvidia_peermem 16384 0 - Live 0x0\n");
+  EXPECT_FALSE(collect(bare).gpudirect_rdma.ready);
+  Facts none = collect(MemRoot());
+  EXPECT_EQ(none.gpudirect_rdma.nvidia_peermem_loaded.error, "ENOENT");
+  EXPECT_FALSE(none.gpudirect_rdma.ready);
+  EXPECT_EQ(none.host.tainted.error, "ENOENT");
+  EXPECT_FALSE(none.container_runtime.present.at("docker"));
+}
+
+TEST(CollectMem, RdmaGidTypesAndCounters) {
+  MemRoot m;
+  std::string p = "sys/class/infiniband/mlx5_0/ports/1";
+  m.add_file(p + "/state", "4: ACTIVE\n");
+  m.add_file(p + "/link_layer", "Ethernet\n");
+  m.add_file(p + "/gid_attrs/types/0", "IB/RoCE v1\n");
+  m.add_file(p + "/gid_attrs/types/1", "RoCE v2\n");
+  m.add_file(p + "/gid_attrs/types/2", "IB/RoCE v1\n");
+  m.add_file(p + "/gid_attrs/types/3", "RoCE v2\n");
+  m.add_file(p + "/gid_attrs/types/4", "");
+  m.set_error(p + "/gid_attrs/types/4", EINVAL);  // unpopulated GID
+  m.add_file(p + "/counters/symbol_error", "0\n");
+  m.add_file(p + "/counters/link_downed", "3\n");
+  m.add_file(p + "/counters/port_rcv_errors", "17\n");
+  std::string q = "sys/class/infiniband/mlx5_1/ports/1";
+  m.add_file(q + "/state", "4: ACTIVE\n");
+  Facts f = collect(m);
+  ASSERT_TRUE(f.rdma.ok());
+  ASSERT_EQ(f.rdma.value->size(), 2u);
+  const RdmaPort& port = f.rdma.value->at(0).ports.value->at(0);
+  ASSERT_TRUE(port.gid_types.ok());
+  EXPECT_EQ(*port.gid_types.value,
+            (std::map<std::string, uint64_t>{{"IB/RoCE v1", 2}, {"RoCE v2", 2}}));
+  EXPECT_EQ(*port.counters.at("symbol_error").value, 0u);
+  EXPECT_EQ(*port.counters.at("link_downed").value, 3u);
+  EXPECT_EQ(*port.counters.at("port_rcv_errors").value, 17u);
+  EXPECT_EQ(port.counters.at("link_error_recovery").error, "ENOENT");
+  const RdmaPort& bare = f.rdma.value->at(1).ports.value->at(0);
+  EXPECT_EQ(bare.gid_types.error, "ENOENT");
+  nlohmann::json j = port;
+  EXPECT_EQ(j["gid_types"]["RoCE v2"], 2);
+  EXPECT_EQ(j["counters"]["link_downed"], 3);
+  EXPECT_EQ(j["counters"]["link_error_recovery"]["error"], "ENOENT");
+}
+
 TEST(CollectMem, PassedDeadlineMarksSectionsTimeout) {
   MemRoot m;
   CollectOptions o;

@@ -112,5 +112,28 @@ TEST(Parse, Accelerators) {
   }
 }
 
+TEST(Parse, GpuModelFromPciId) {
+  EXPECT_EQ(gpu_model_from_pci_id("10de", "2330"), "H100 SXM5 80GB");
+  EXPECT_EQ(gpu_model_from_pci_id("10de", "2331"), "H100 PCIe");
+  EXPECT_EQ(gpu_model_from_pci_id("10de", "2324"), "H800");
+  EXPECT_EQ(gpu_model_from_pci_id("10de", "26b9"), "L40S");
+  EXPECT_EQ(gpu_model_from_pci_id("10de", "20b0"), "A100 SXM4 40GB");
+  EXPECT_EQ(gpu_model_from_pci_id("10de", "20b2"), "A100 SXM4 80GB");
+  EXPECT_EQ(gpu_model_from_pci_id("10de", "20f1"), "A100 PCIe 40GB");
+  EXPECT_EQ(gpu_model_from_pci_id("10de", "2335"), "H200 SXM 141GB");
+  EXPECT_EQ(gpu_model_from_pci_id("10de", "1db5"), "Tesla V100 SXM2 32GB");
+  EXPECT_EQ(gpu_model_from_pci_id("1002", "740c"), "Instinct MI250X / MI250");
+  EXPECT_EQ(gpu_model_from_pci_id("1002", "74a1"), "Instinct MI300X");
+  EXPECT_FALSE(gpu_model_from_pci_id("10de", "22a3"));  // NVSwitch, not a GPU
+  EXPECT_FALSE(gpu_model_from_pci_id("1002", "2330"));  // device ID of another vendor
+  EXPECT_FALSE(gpu_model_from_pci_id("10de", ""));
+}
+
+TEST(Parse, GidType) {
+  EXPECT_EQ(normalize_gid_type("RoCE v2\n"), "RoCE v2");
+  EXPECT_EQ(normalize_gid_type("IB/RoCE v1\n"), "IB/RoCE v1");
+  EXPECT_FALSE(normalize_gid_type("\n"));
+}
+
 }  // namespace
 }  // namespace airlock::probes

@@ -187,7 +187,18 @@ void expect_hgx_h100(const Facts& f) {
     EXPECT_EQ(p.rate_gbps, 400.0);
     EXPECT_TRUE(is(p.link_layer, "InfiniBand"));
     EXPECT_TRUE(is(p.phys_state, "5: LinkUp"));
+    ASSERT_TRUE(p.gid_types.ok()) << d.name;
+    EXPECT_EQ(*p.gid_types.value, (std::map<std::string, uint64_t>{{"IB/RoCE v1", 2}}));
+    EXPECT_EQ(*p.counters.at("symbol_error").value, 0u);
+    EXPECT_EQ(*p.counters.at("port_rcv_errors").value, 0u);
   }
+  EXPECT_TRUE(f.gpudirect_rdma.ready);
+  EXPECT_TRUE(f.container_runtime.present.at("nvidia_ctk"));
+  EXPECT_TRUE(f.container_runtime.present.at("containerd"));
+  EXPECT_FALSE(f.container_runtime.present.at("docker"));
+  ASSERT_TRUE(f.host.tainted.ok());
+  EXPECT_EQ(*f.host.tainted.value & 12288u, 12288u);  // out-of-tree, unsigned nvidia.ko
+  for (const auto& g : *f.gpus.value) EXPECT_EQ(g.model_source, "procfs") << g.bdf;
   for (const auto& g : *f.gpus.value) {
     const PciDevice* gp = find_pci(f, g.bdf);
     ASSERT_NE(gp, nullptr);
@@ -249,6 +260,10 @@ TEST(SyntheticH100, OneGpuLinkDegraded) {
   EXPECT_TRUE(is(g->link.max_speed, "32.0 GT/s PCIe"));
   EXPECT_EQ(*g->link.current_width.value, 8u);
   EXPECT_EQ(*g->link.max_width.value, 16u);
+  EXPECT_EQ(g->link.width_degraded, true);
+  EXPECT_EQ(g->link.speed_degraded, true);
+  // Width is down too, so the slow speed is not just an idle GPU saving power.
+  EXPECT_EQ(g->link.speed_may_be_power_saving, std::nullopt);
   nlohmann::json j = f;
   bool seen = false;
   for (const auto& p : j["pci"]) {
@@ -290,7 +305,9 @@ TEST(SyntheticNouveau, NouveauReportedAsTheBoundDriver) {
     EXPECT_EQ(g.found_by, "pci");  // no /proc/driver/nvidia without the NVIDIA driver
     EXPECT_TRUE(is(g.device_id, "26b9")) << g.bdf;
     EXPECT_TRUE(is(g.driver, "nouveau")) << g.bdf;
-    EXPECT_EQ(g.model.error, "ENOENT");
+    // No driver view: named from the PCI ID table instead of {"error":"ENOENT"}.
+    EXPECT_TRUE(is(g.model, "L40S")) << g.bdf;
+    EXPECT_EQ(g.model_source, "pci-id") << g.bdf;
   }
   EXPECT_EQ(f.gpu_driver.nvidia_version.error, "ENOENT");
   const auto& mods = *f.host.modules.value;
