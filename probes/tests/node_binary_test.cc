@@ -9,24 +9,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "probes/tests/run_cmd.h"
+
 namespace {
 
-struct CmdResult {
-  int rc = -1;
-  std::string out;
-};
-
-CmdResult run_cmd(const std::string& cmd) {
-  CmdResult r;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[65536];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  int st = ::pclose(p);
-  r.rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
+using airlock::probes::test::CmdResult;
+using airlock::probes::test::run_cmd;
 
 TEST(NodeBinary, ProbesThisMachine) {
   CmdResult r = run_cmd(std::string(AIRLOCK_NODE_BIN) + " probe --timeout 30");
