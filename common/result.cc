@@ -19,6 +19,11 @@ const char* errc_name(Errc c) {
     case Errc::kLimit: return "limit";
     case Errc::kExpired: return "expired";
     case Errc::kUnsupported: return "unsupported";
+    case Errc::kTimeout: return "timeout";
+    case Errc::kUnreachable: return "unreachable";
+    case Errc::kAuth: return "auth";
+    case Errc::kHostKey: return "host-key";
+    case Errc::kCancelled: return "cancelled";
     case Errc::kInternal: return "internal";
   }
   return "unknown";

@@ -22,6 +22,11 @@ enum class Errc {
   kLimit,            // a size, count or memory cap was exceeded
   kExpired,          // metadata past its expiry, or a clock that cannot be trusted
   kUnsupported,      // a format version or feature this build does not support
+  kTimeout,          // a remote step or connection did not finish in time
+  kUnreachable,      // a node could not be connected to (refused, no route, closed)
+  kAuth,             // a node refused our credentials
+  kHostKey,          // a node's host key is unknown, changed or of another type (fails closed)
+  kCancelled,        // the operator interrupted (Ctrl-C)
   kInternal,         // a bug
 };
 

@@ -23,7 +23,13 @@ int exit_code_for(const Error& e) {
     case Errc::kNotFound:
     case Errc::kIo:
     case Errc::kTrust:
+    case Errc::kTimeout:
+    case Errc::kUnreachable:
+    case Errc::kAuth:
+    case Errc::kHostKey:
       return kExitEnvironment;
+    case Errc::kCancelled:
+      return 130;
     case Errc::kInternal:
       return kExitInternal;
   }
