@@ -1,12 +1,19 @@
 // The capture archive: a small pax tar writer and the zstd framing around it. See capture.h.
 #include "probes/capture.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zstd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <optional>
+#include <set>
 
 #include "common/fs.h"
+#include "probes/collect.h"
 
 namespace airlock::probes {
 namespace {
@@ -124,7 +131,7 @@ Result<std::string> zstd_compress(std::string_view data, int level) {
 }
 
 std::string capture_tar(const RecordingRoot& rec, std::string_view facts_json, int64_t mtime_s,
-                        CaptureSummary* summary) {
+                        CaptureSummary* summary, const CommandOutputs& commands) {
   CaptureSummary s;
   TarWriter tar(mtime_s);
   for (const auto& [path, e] : rec.entries()) {
@@ -148,6 +155,12 @@ std::string capture_tar(const RecordingRoot& rec, std::string_view facts_json, i
   tar.add_file(kCaptureErrors, rec.errors_file());
   tar.add_file(kCaptureStatvfs, rec.statvfs_file());
   tar.add_file(std::string(kCaptureDir) + "/facts.json", facts_json);
+  if (!commands.empty()) {
+    tar.add_dir(kCaptureCommands);
+    for (const auto& [name, content] : commands) {
+      tar.add_file(std::string(kCaptureCommands) + "/" + name, content);
+    }
+  }
   std::string out = tar.finish();
   s.tar_bytes = out.size();
   if (summary) *summary = s;
@@ -155,13 +168,212 @@ std::string capture_tar(const RecordingRoot& rec, std::string_view facts_json, i
 }
 
 Result<CaptureSummary> write_capture(const RecordingRoot& rec, std::string_view facts_json,
-                                     const std::string& out_path, int64_t mtime_s) {
+                                     const std::string& out_path, int64_t mtime_s,
+                                     const CommandOutputs& commands) {
   CaptureSummary s;
-  std::string tar = capture_tar(rec, facts_json, mtime_s, &s);
+  std::string tar = capture_tar(rec, facts_json, mtime_s, &s, commands);
   TRY_ASSIGN(std::string zst, zstd_compress(tar, 9));
   s.zst_bytes = zst.size();
   TRY_STATUS(write_file_atomic(out_path, zst, 0644));
   return s;
+}
+
+namespace {
+
+// A NUL-terminated (or full-width) header field.
+std::string field(const char* p, size_t width) {
+  size_t n = 0;
+  while (n < width && p[n] != '\0') ++n;
+  return std::string(p, n);
+}
+
+std::optional<uint64_t> octal(const char* p, size_t width) {
+  uint64_t v = 0;
+  size_t i = 0;
+  while (i < width && (p[i] == ' ' || p[i] == '\0')) ++i;
+  bool any = false;
+  for (; i < width && p[i] >= '0' && p[i] <= '7'; ++i) {
+    if (v >> 60) return std::nullopt;
+    v = v * 8 + static_cast<uint64_t>(p[i] - '0');
+    any = true;
+  }
+  for (; i < width; ++i) {
+    if (p[i] != ' ' && p[i] != '\0') return std::nullopt;
+  }
+  if (!any) return std::nullopt;
+  return v;
+}
+
+bool checksum_ok(const char* h) {
+  auto want = octal(h + 148, 8);
+  if (!want) return false;
+  unsigned sum = 0;
+  for (size_t i = 0; i < kBlock; ++i) {
+    sum += (i >= 148 && i < 156) ? ' ' : static_cast<unsigned char>(h[i]);
+  }
+  return sum == *want;
+}
+
+// pax records "LEN key=value\n" -> path / linkpath (others ignored).
+Status parse_pax(std::string_view body, std::string* path, std::string* linkpath) {
+  size_t i = 0;
+  while (i < body.size()) {
+    size_t sp = body.find(' ', i);
+    if (sp == std::string_view::npos) return make_error(Errc::kParse, "capture: bad pax record");
+    uint64_t len = 0;
+    for (size_t k = i; k < sp; ++k) {
+      if (body[k] < '0' || body[k] > '9') return make_error(Errc::kParse, "capture: bad pax length");
+      len = len * 10 + static_cast<uint64_t>(body[k] - '0');
+      if (len > body.size()) return make_error(Errc::kParse, "capture: bad pax length");
+    }
+    if (len <= sp - i + 1 || i + len > body.size() || body[i + len - 1] != '\n') {
+      return make_error(Errc::kParse, "capture: bad pax record");
+    }
+    std::string_view rec = body.substr(sp + 1, i + len - 1 - (sp + 1));
+    size_t eq = rec.find('=');
+    if (eq == std::string_view::npos) return make_error(Errc::kParse, "capture: bad pax record");
+    std::string_view key = rec.substr(0, eq), value = rec.substr(eq + 1);
+    if (key == "path") *path = std::string(value);
+    if (key == "linkpath") *linkpath = std::string(value);
+    i += len;
+  }
+  return Status{};
+}
+
+// A relative archive name made safe: no absolute path, no "..", no empty result; "./" and
+// trailing "/" dropped. Empty when unsafe.
+std::string safe_name(std::string_view name) {
+  if (name.empty() || name[0] == '/' || name.find('\0') != std::string_view::npos) return "";
+  std::string out;
+  size_t i = 0;
+  while (i <= name.size()) {
+    size_t j = name.find('/', i);
+    if (j == std::string_view::npos) j = name.size();
+    std::string_view c = name.substr(i, j - i);
+    if (c == "..") return "";
+    if (!c.empty() && c != ".") {
+      if (!out.empty()) out += '/';
+      out += c;
+    }
+    i = j + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+bool is_capture_archive(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  UniqueFd f(fd);
+  unsigned char m[4];
+  if (::read(fd, m, sizeof m) != static_cast<ssize_t>(sizeof m)) return false;
+  return m[0] == 0x28 && m[1] == 0xb5 && m[2] == 0x2f && m[3] == 0xfd;
+}
+
+Status extract_capture(const std::string& archive, const std::string& dir, uint64_t max_bytes) {
+  // Decompress the whole archive (captures are a few MB of tar); bounded by max_bytes.
+  TRY_ASSIGN(std::string zst, read_file(archive, 1ull << 30));
+  std::string tar;
+  {
+    ZSTD_DCtx* dctx = ZSTD_createDCtx();
+    if (!dctx) return make_error(Errc::kInternal, "zstd: cannot create a decompression context");
+    ZSTD_inBuffer in{zst.data(), zst.size(), 0};
+    std::string chunk(ZSTD_DStreamOutSize(), '\0');
+    size_t ret = 1;
+    while (in.pos < in.size) {
+      ZSTD_outBuffer out{chunk.data(), chunk.size(), 0};
+      ret = ZSTD_decompressStream(dctx, &out, &in);
+      if (ZSTD_isError(ret)) {
+        ZSTD_freeDCtx(dctx);
+        return make_error(Errc::kParse, archive + ": zstd: " + ZSTD_getErrorName(ret));
+      }
+      tar.append(chunk.data(), out.pos);
+      if (tar.size() > max_bytes) {
+        ZSTD_freeDCtx(dctx);
+        return make_error(Errc::kLimit, archive + ": more than " + std::to_string(max_bytes) +
+                                            " bytes of tar");
+      }
+      if (out.pos == 0 && ret != 0 && in.pos == in.size) break;
+    }
+    ZSTD_freeDCtx(dctx);
+    if (ret != 0) return make_error(Errc::kParse, archive + ": truncated zstd stream");
+  }
+  std::set<std::string> links, seen;
+  std::string pax_path, pax_link;
+  size_t off = 0;
+  auto bad = [&](const std::string& what) {
+    return make_error(Errc::kUnsafe, archive + ": " + what);
+  };
+  while (true) {
+    if (off + kBlock > tar.size()) return bad("truncated tar (no end-of-archive blocks)");
+    const char* h = tar.data() + off;
+    if (std::all_of(h, h + kBlock, [](char c) { return c == '\0'; })) break;
+    if (!checksum_ok(h)) return bad("bad tar header checksum at offset " + std::to_string(off));
+    auto size = octal(h + 124, 12);
+    if (!size) return bad("bad tar size at offset " + std::to_string(off));
+    char type = h[156];
+    size_t data = off + kBlock;
+    if (*size > tar.size() || data + *size > tar.size()) return bad("truncated tar member");
+    std::string_view body(tar.data() + data, *size);
+    off = data + ((*size + kBlock - 1) / kBlock) * kBlock;
+    if (type == 'x') {
+      TRY_STATUS(parse_pax(body, &pax_path, &pax_link));
+      continue;
+    }
+    if (type == 'g') continue;  // global pax header: nothing we use
+    std::string raw = pax_path.empty() ? field(h, 100) : pax_path;
+    if (pax_path.empty() && std::memcmp(h + 257, "ustar", 5) == 0 && h[345] != '\0') {
+      raw = field(h + 345, 155) + "/" + raw;  // ustar prefix
+    }
+    std::string target = pax_link.empty() ? field(h + 157, 100) : pax_link;
+    pax_path.clear();
+    pax_link.clear();
+    std::string name = safe_name(raw);
+    if (name.empty()) {
+      if (type == '5' && safe_name(raw + "x") == "x") continue;  // "./" itself
+      return bad("unsafe member name '" + raw.substr(0, 200) + "'");
+    }
+    // Never write through a link this archive made.
+    for (size_t k = name.find('/'); k != std::string::npos; k = name.find('/', k + 1)) {
+      if (links.count(name.substr(0, k))) {
+        return bad("member '" + name + "' lies below the symlink '" + name.substr(0, k) + "'");
+      }
+    }
+    std::string full = dir + "/" + name;
+    if (type == '5') {
+      if (links.count(name)) return bad("directory '" + name + "' replaces a symlink");
+      if (::mkdir(full.c_str(), 0755) != 0 && errno != EEXIST) {
+        return sys_error("mkdir " + full);
+      }
+      struct stat st;
+      if (::lstat(full.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+        return bad("'" + name + "' is not a directory");
+      }
+      continue;
+    }
+    if (!seen.insert(name).second) return bad("member '" + name + "' appears twice");
+    // Parents the archive did not list (it always does, but be lenient).
+    for (size_t k = name.find('/'); k != std::string::npos; k = name.find('/', k + 1)) {
+      std::string p = dir + "/" + name.substr(0, k);
+      if (::mkdir(p.c_str(), 0755) != 0 && errno != EEXIST) return sys_error("mkdir " + p);
+    }
+    if (type == '0' || type == '\0') {
+      int fd = ::open(full.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+      if (fd < 0) return sys_error("create " + full);
+      UniqueFd f(fd);
+      TRY_STATUS(write_all(fd, body.data(), body.size(), full));
+    } else if (type == '2') {
+      if (target.empty()) return bad("symlink '" + name + "' without a target");
+      if (::symlink(target.c_str(), full.c_str()) != 0) return sys_error("symlink " + full);
+      links.insert(name);
+    } else {
+      return bad("member '" + name + "' of unsupported type '" + std::string(1, type) + "'");
+    }
+  }
+  return Status{};
 }
 
 }  // namespace airlock::probes

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 
@@ -47,13 +48,30 @@ struct CaptureSummary {
   uint64_t zst_bytes = 0;
 };
 
+// Command output a probe run collected (CollectOptions::command_outputs): file name under
+// airlock-capture/commands -> content.
+using CommandOutputs = std::map<std::string, std::string>;
+
 // The capture archive (uncompressed tar) of what `rec` recorded, with facts_json stored as
-// airlock-capture/facts.json.
+// airlock-capture/facts.json and each command output under airlock-capture/commands/.
 std::string capture_tar(const RecordingRoot& rec, std::string_view facts_json, int64_t mtime_s,
-                        CaptureSummary* summary);
+                        CaptureSummary* summary, const CommandOutputs& commands = {});
 
 // capture_tar, zstd-compressed, written atomically to out_path.
 Result<CaptureSummary> write_capture(const RecordingRoot& rec, std::string_view facts_json,
-                                     const std::string& out_path, int64_t mtime_s);
+                                     const std::string& out_path, int64_t mtime_s,
+                                     const CommandOutputs& commands = {});
+
+// True when path names a capture archive rather than a directory: a regular file starting with
+// the zstd frame magic.
+bool is_capture_archive(const std::string& path);
+
+// Unpacks a capture archive (.tar.zst as `capture` writes it) into dir, which must exist and be
+// empty and private to the caller (e.g. from mkdtemp). Safe against hostile archives: only
+// regular files, directories and symlinks; no absolute names, no ".." components, nothing
+// written through a symlink the archive made, no entry twice, sizes bounded (max_bytes of tar in
+// all). Symlink targets are stored as they are: DirRoot resolves them inside the tree.
+Status extract_capture(const std::string& archive, const std::string& dir,
+                       uint64_t max_bytes = 2ull << 30);
 
 }  // namespace airlock::probes

@@ -53,6 +53,14 @@ struct Reader {
     if (h.empty()) return Fact<std::string>::fail(malformed(*t.value));
     return Fact<std::string>::of(h);
   }
+  // The TOTAL_ERR_* count of an aer_dev_* file.
+  Fact<uint64_t> aer(const std::string& rel) const {
+    auto r = root.read_file(rel, 1 << 16);
+    if (!r.ok()) return Fact<uint64_t>::fail(error_reason(r.error()));
+    auto v = parse_aer_total(*r);
+    if (!v) return Fact<uint64_t>::fail(malformed(trim(*r)));
+    return Fact<uint64_t>::of(*v);
+  }
   // Basename of a symlink's target (e.g. the bound driver).
   Fact<std::string> link_base(const std::string& rel) const {
     auto r = root.read_link(rel);
@@ -135,6 +143,13 @@ HostFacts collect_host(const SystemRoot& root, const std::vector<Mount>* mounts)
   auto mods = root.read_file("proc/modules");
   h.modules = mods.ok() ? Fact<std::vector<std::string>>::of(parse_modules(*mods))
                         : Fact<std::vector<std::string>>::fail(error_reason(mods.error()));
+  if (h.kernel_release.ok()) {
+    auto b = root.read_file("lib/modules/" + *h.kernel_release.value + "/modules.builtin");
+    h.modules_builtin = b.ok() ? Fact<std::vector<std::string>>::of(parse_modules_builtin(*b))
+                               : Fact<std::vector<std::string>>::fail(error_reason(b.error()));
+  } else {
+    h.modules_builtin = Fact<std::vector<std::string>>::fail("no kernel release");
+  }
   std::string dmi_dir = root.exists("sys/class/dmi/id") ? "sys/class/dmi/id"
                                                         : "sys/devices/virtual/dmi/id";
   for (const char* a : kDmiAttrs) h.dmi[a] = rd.text(dmi_dir + "/" + a);
@@ -233,6 +248,78 @@ CpuMemFacts collect_cpu_memory(const SystemRoot& root) {
   return c;
 }
 
+namespace {
+
+// Speed/width flags of a link from its current and max values (as PciLink documents).
+void set_link_flags(PciLink& l) {
+  if (l.current_width.ok() && l.max_width.ok()) {
+    l.width_degraded = *l.current_width.value < *l.max_width.value;
+  }
+  if (l.current_speed.ok() && l.max_speed.ok()) {
+    auto cs = parse_leading_number(*l.current_speed.value);
+    auto ms = parse_leading_number(*l.max_speed.value);
+    if (cs && ms) l.speed_degraded = *cs < *ms;
+  }
+  if (l.width_degraded && l.speed_degraded) l.degraded = *l.width_degraded || *l.speed_degraded;
+}
+
+// The lower of two maximum speeds (raw strings); an unreadable or unparsable end is the reason.
+Fact<std::string> lower_speed(const Fact<std::string>& a, const Fact<std::string>& b) {
+  if (!a.ok()) return a;
+  if (!b.ok()) return b;
+  auto x = parse_leading_number(*a.value), y = parse_leading_number(*b.value);
+  if (!x) return Fact<std::string>::fail(malformed(*a.value));
+  if (!y) return Fact<std::string>::fail(malformed(*b.value));
+  return *y < *x ? b : a;
+}
+
+Fact<uint64_t> lower_width(const Fact<uint64_t>& a, const Fact<uint64_t>& b) {
+  if (!a.ok()) return a;
+  if (!b.ok()) return b;
+  return *b.value < *a.value ? b : a;
+}
+
+// Fills every device's upstream_links from its upstream chain: hop k joins chain[k] and
+// chain[k+1] of upstream + [the device]; even hops are physical links (the first joins the
+// root port to what is below it), odd hops a switch's internal bus.
+void add_upstream_links(std::vector<PciDevice>& devs) {
+  std::map<std::string, const PciDevice*> by_bdf;
+  for (const auto& d : devs) by_bdf[d.bdf] = &d;
+  std::vector<std::vector<PciHop>> all(devs.size());
+  for (size_t n = 0; n < devs.size(); ++n) {
+    std::vector<std::string> chain = devs[n].upstream;
+    chain.push_back(devs[n].bdf);
+    for (size_t k = 0; k + 1 < chain.size(); ++k) {
+      PciHop h;
+      h.upstream_bdf = chain[k];
+      h.downstream_bdf = chain[k + 1];
+      h.switch_internal = k % 2 == 1;
+      if (!h.switch_internal) {
+        auto up = by_bdf.find(chain[k]);
+        auto dn = by_bdf.find(chain[k + 1]);
+        if (up == by_bdf.end() || dn == by_bdf.end()) {
+          auto none = Fact<std::string>::fail("no PCI device");
+          h.link.current_speed = h.link.max_speed = none;
+          h.link.current_width = h.link.max_width = Fact<uint64_t>::fail("no PCI device");
+        } else {
+          const PciLink& u = up->second->link;
+          const PciLink& d = dn->second->link;
+          // Both ends of one link read the same current values; the downstream end's first.
+          h.link.current_speed = d.current_speed.ok() ? d.current_speed : u.current_speed;
+          h.link.current_width = d.current_width.ok() ? d.current_width : u.current_width;
+          h.link.max_speed = lower_speed(u.max_speed, d.max_speed);
+          h.link.max_width = lower_width(u.max_width, d.max_width);
+          set_link_flags(h.link);
+        }
+      }
+      all[n].push_back(std::move(h));
+    }
+  }
+  for (size_t n = 0; n < devs.size(); ++n) devs[n].upstream_links = std::move(all[n]);
+}
+
+}  // namespace
+
 Fact<std::vector<PciDevice>> collect_pci(const SystemRoot& root) {
   Reader rd{root};
   auto names = root.list_dir("sys/bus/pci/devices");
@@ -278,8 +365,15 @@ Fact<std::vector<PciDevice>> collect_pci(const SystemRoot& root) {
       p.upstream = std::move(chain);
     }
     p.is_vf = root.exists(d + "/physfn");
+    p.iommu_group = rd.link_base(d + "/iommu_group");
+    p.sriov.total_vfs = rd.u64(d + "/sriov_totalvfs");
+    p.sriov.num_vfs = rd.u64(d + "/sriov_numvfs");
+    p.aer.correctable = rd.aer(d + "/aer_dev_correctable");
+    p.aer.nonfatal = rd.aer(d + "/aer_dev_nonfatal");
+    p.aer.fatal = rd.aer(d + "/aer_dev_fatal");
     out.push_back(std::move(p));
   }
+  add_upstream_links(out);
   return Fact<std::vector<PciDevice>>::of(std::move(out));
 }
 
@@ -487,6 +581,18 @@ Fact<std::vector<RdmaDevice>> collect_rdma(const SystemRoot& root) {
           p.gid_types = list_fail<std::map<std::string, uint64_t>>(types.error());
         }
         for (const char* c : kRdmaCounters) p.counters[c] = rd.u64(pd + "/counters/" + c);
+        if (auto nd = root.list_dir(pd + "/gid_attrs/ndevs"); nd.ok()) {
+          std::map<std::string, std::string> ndevs;
+          for (const auto& i : *nd) {
+            auto r = root.read_file(pd + "/gid_attrs/ndevs/" + i, 256);
+            if (!r.ok()) continue;  // EINVAL for an unpopulated GID
+            std::string name = trim(*r);
+            if (!name.empty()) ndevs[i] = name;
+          }
+          p.gid_ndevs = Fact<std::map<std::string, std::string>>::of(std::move(ndevs));
+        } else {
+          p.gid_ndevs = list_fail<std::map<std::string, std::string>>(nd.error());
+        }
         ps.push_back(std::move(p));
       }
       std::sort(ps.begin(), ps.end(), [](auto& a, auto& b) { return a.port < b.port; });
@@ -563,6 +669,146 @@ ContainerRuntime collect_container_runtime(const SystemRoot& root) {
   ContainerRuntime c;
   for (const auto& [name, path] : kRuntimePaths) c.present[name] = root.exists(path);
   return c;
+}
+
+ContainerConfig collect_container_config(const SystemRoot& root) {
+  ContainerConfig c;
+  for (const char* dir : {"etc/cdi", "var/run/cdi"}) {
+    auto l = root.list_dir(dir);
+    c.cdi_specs[dir] = l.ok() ? Fact<std::vector<std::string>>::of(*l)
+                              : list_fail<std::vector<std::string>>(l.error());
+  }
+  if (auto d = root.read_file("etc/docker/daemon.json"); d.ok()) {
+    if (auto p = parse_docker_daemon_json(*d)) {
+      c.docker_nvidia_runtime = Fact<bool>::of(p->nvidia);
+      c.docker_default_runtime = Fact<std::string>::of(p->default_runtime);
+    } else {
+      c.docker_nvidia_runtime = Fact<bool>::fail(malformed(trim(*d)));
+      c.docker_default_runtime = Fact<std::string>::fail(malformed(trim(*d)));
+    }
+  } else {
+    c.docker_nvidia_runtime = Fact<bool>::fail(error_reason(d.error()));
+    c.docker_default_runtime = Fact<std::string>::fail(error_reason(d.error()));
+  }
+  auto t = root.read_file("etc/containerd/config.toml");
+  c.containerd_nvidia_runtime = t.ok() ? Fact<bool>::of(containerd_has_nvidia_runtime(*t))
+                                       : Fact<bool>::fail(error_reason(t.error()));
+  return c;
+}
+
+const char* const kNvidiaSmiPaths[3] = {"usr/bin/nvidia-smi", "usr/local/bin/nvidia-smi",
+                                        "usr/local/nvidia/bin/nvidia-smi"};
+
+namespace {
+
+// First line of a failed command's output, for the reason.
+std::string first_line(const std::string& a, const std::string& b) {
+  std::string t = trim(a).empty() ? trim(b) : trim(a);
+  size_t nl = t.find('\n');
+  return trim(t.substr(0, nl == std::string::npos ? t.size() : nl)).substr(0, 120);
+}
+
+// The nvidia-smi CSV (or the reason there is none), run live or read from a capture.
+Fact<std::string> nvidia_smi_output(const SystemRoot& root, const CollectOptions& opts,
+                                    const std::string& path) {
+  const std::string csv = std::string(kCaptureCommands) + "/nvidia-smi.csv";
+  const std::string err = std::string(kCaptureCommands) + "/nvidia-smi.error";
+  if (!opts.run_command) {
+    if (auto r = root.read_file(csv, 16 << 20); r.ok()) return Fact<std::string>::of(*r);
+    if (auto r = root.read_file(err, 4096); r.ok()) return Fact<std::string>::fail(trim(*r));
+    return Fact<std::string>::fail("not captured");
+  }
+  std::string last;
+  for (const char* fields : {kNvidiaSmiFields, kNvidiaSmiFieldsNew}) {
+    auto limit = opts.command_timeout;
+    if (opts.deadline) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          *opts.deadline - std::chrono::steady_clock::now());
+      if (left <= std::chrono::milliseconds(0)) return Fact<std::string>::fail("timeout");
+      limit = std::min(limit, left);
+    }
+    auto r = opts.run_command({path, std::string("--query-gpu=") + fields,
+                               "--format=csv,noheader,nounits"},
+                              limit);
+    if (!r.ok()) return Fact<std::string>::fail(error_reason(r.error()));
+    if (r->timed_out) return Fact<std::string>::fail("timeout");
+    if (r->exit_code == 0) return Fact<std::string>::of(r->out);
+    last = "exit " + std::to_string(r->exit_code) + ": " + first_line(r->out, r->err);
+    // An older or newer driver that does not know one of the fields: try the other spelling.
+    if ((r->out + r->err).find("is not a valid field") == std::string::npos) break;
+  }
+  return Fact<std::string>::fail(last);
+}
+
+}  // namespace
+
+Fact<NvidiaSmiRun> collect_nvidia_smi(const SystemRoot& root, const CollectOptions& opts,
+                                      Fact<std::vector<Gpu>>& gpus) {
+  std::string path;
+  for (const char* p : kNvidiaSmiPaths) {
+    if (root.exists(p)) {
+      path = p;
+      break;
+    }
+  }
+  if (path.empty()) return Fact<NvidiaSmiRun>::fail("not present");
+  Fact<std::string> out = nvidia_smi_output(root, opts, path);
+  if (opts.command_outputs) {
+    if (out.ok()) {
+      (*opts.command_outputs)["nvidia-smi.csv"] = *out.value;
+    } else if (out.error != "not captured") {
+      (*opts.command_outputs)["nvidia-smi.error"] = out.error + "\n";
+    }
+  }
+  if (!out.ok()) return Fact<NvidiaSmiRun>::fail(out.error);
+  auto rows = parse_nvidia_smi_csv(*out.value);
+  if (rows.empty() && !trim(*out.value).empty()) {
+    return Fact<NvidiaSmiRun>::fail(malformed(trim(*out.value)));
+  }
+  NvidiaSmiRun run;
+  run.path = path;
+  run.gpu_count = rows.size();
+  if (gpus.ok()) {
+    auto& list = *gpus.value;
+    for (auto& row : rows) {
+      auto it = std::find_if(list.begin(), list.end(), [&](const Gpu& g) { return g.bdf == row.bdf; });
+      if (it == list.end()) {
+        Gpu g;
+        g.bdf = row.bdf;
+        g.vendor = "nvidia";
+        g.found_by = "nvidia-smi";
+        g.device_id = g.driver = g.model = g.uuid = Fact<std::string>::fail("no PCI device");
+        g.numa_node = Fact<int64_t>::fail("no PCI device");
+        list.push_back(std::move(g));
+        it = list.end() - 1;
+      }
+      // The driver's own files first, then nvidia-smi, then the PCI ID table.
+      if (row.name.ok() && it->model_source != "procfs") {
+        it->model = row.name;
+        it->model_source = "nvidia-smi";
+      }
+      if (!it->uuid.ok() && row.uuid.ok()) it->uuid = row.uuid;
+      it->nvidia_smi = std::move(row);
+    }
+  }
+  return Fact<NvidiaSmiRun>::of(std::move(run));
+}
+
+CommandRunner system_command_runner(std::string prefix) {
+  return [prefix](const std::vector<std::string>& argv,
+                  std::chrono::milliseconds timeout) -> Result<ProcessResult> {
+    std::vector<std::string> a = argv;
+    if (!a.empty()) {
+      std::string p = prefix;
+      if (p.empty() || p.back() != '/') p += '/';
+      a[0] = p + a[0];
+    }
+    ProcessOptions o;
+    o.timeout = timeout;
+    o.output_cap = 16 << 20;
+    SystemProcessRunner runner;
+    return runner.run(a, o);
+  };
 }
 
 GpuDirectRdma collect_gpudirect_rdma(const SystemRoot& root,
@@ -653,18 +899,28 @@ Facts collect(const SystemRoot& root, const CollectOptions& opts) {
     f.mounts = collect_mounts(root);
   }
   if (f.mounts.ok() && !late("mount_space")) collect_mount_space(root, *f.mounts.value, opts);
-  if (!late("host")) f.host = collect_host(root, f.mounts.ok() ? &*f.mounts.value : nullptr);
+  if (!late("host")) {
+    f.host = collect_host(root, f.mounts.ok() ? &*f.mounts.value : nullptr);
+  } else {
+    f.host.virtualization = f.host.cgroup = "unknown";
+  }
   if (!late("cpu_memory")) f.cpu_memory = collect_cpu_memory(root);
   f.pci = late("pci") ? Fact<std::vector<PciDevice>>::fail(kTimeout) : collect_pci(root);
   static const std::vector<PciDevice> kNone;
   const auto& pci = f.pci.ok() ? *f.pci.value : kNone;
   if (!late("gpu_driver")) f.gpu_driver = collect_gpu_driver(root);
   f.gpus = late("gpus") ? Fact<std::vector<Gpu>>::fail(kTimeout) : collect_gpus(root, pci);
+  if (late("nvidia_smi")) {
+    f.nvidia_smi = Fact<NvidiaSmiRun>::fail(kTimeout);
+  } else {
+    f.nvidia_smi = collect_nvidia_smi(root, opts, f.gpus);
+  }
   f.accelerators = collect_accelerators(pci);
   f.rdma = late("rdma") ? Fact<std::vector<RdmaDevice>>::fail(kTimeout) : collect_rdma(root);
   f.net = late("net") ? Fact<std::vector<NetInterface>>::fail(kTimeout) : collect_net(root);
   f.block = late("block") ? Fact<std::vector<BlockDevice>>::fail(kTimeout) : collect_block(root);
   if (!late("container_runtime")) f.container_runtime = collect_container_runtime(root);
+  if (!late("container_config")) f.container_config = collect_container_config(root);
   if (!late("gpudirect_rdma")) f.gpudirect_rdma = collect_gpudirect_rdma(root, f.host.modules);
   f.duration_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                       std::chrono::steady_clock::now() - t0)

@@ -13,17 +13,31 @@ void to_json(json& j, const HugepagePool& v) {
   j = json{{"page_size_bytes", v.page_size_bytes}, {"nr_hugepages", v.nr_hugepages}};
 }
 
-void to_json(json& j, const PciDevice& v) {
-  json link{{"current_speed", v.link.current_speed},
-            {"max_speed", v.link.max_speed},
-            {"current_width", v.link.current_width},
-            {"max_width", v.link.max_width}};
-  if (v.link.degraded) link["degraded"] = *v.link.degraded;
-  if (v.link.width_degraded) link["width_degraded"] = *v.link.width_degraded;
-  if (v.link.speed_degraded) link["speed_degraded"] = *v.link.speed_degraded;
-  if (v.link.speed_may_be_power_saving) {
-    link["speed_may_be_power_saving"] = *v.link.speed_may_be_power_saving;
+void to_json(json& j, const PciLink& v) {
+  j = json{{"current_speed", v.current_speed},
+           {"max_speed", v.max_speed},
+           {"current_width", v.current_width},
+           {"max_width", v.max_width}};
+  if (v.degraded) j["degraded"] = *v.degraded;
+  if (v.width_degraded) j["width_degraded"] = *v.width_degraded;
+  if (v.speed_degraded) j["speed_degraded"] = *v.speed_degraded;
+  if (v.speed_may_be_power_saving) j["speed_may_be_power_saving"] = *v.speed_may_be_power_saving;
+}
+
+void to_json(json& j, const PciHop& v) {
+  if (v.switch_internal) {
+    j = json{{"upstream_bdf", v.upstream_bdf},
+             {"downstream_bdf", v.downstream_bdf},
+             {"kind", "switch-internal"}};
+    return;
   }
+  j = v.link;
+  j["upstream_bdf"] = v.upstream_bdf;
+  j["downstream_bdf"] = v.downstream_bdf;
+  j["kind"] = "link";
+}
+
+void to_json(json& j, const PciDevice& v) {
   j = json{{"bdf", v.bdf},
            {"class", v.class_code},
            {"vendor", v.vendor},
@@ -33,9 +47,34 @@ void to_json(json& j, const PciDevice& v) {
            {"driver", v.driver},
            {"numa_node", v.numa_node},
            {"local_cpulist", v.local_cpulist},
-           {"link", link},
+           {"link", v.link},
            {"upstream", v.upstream},
-           {"is_vf", v.is_vf}};
+           {"upstream_links", v.upstream_links},
+           {"is_vf", v.is_vf},
+           {"iommu_group", v.iommu_group},
+           {"sriov", {{"total_vfs", v.sriov.total_vfs}, {"num_vfs", v.sriov.num_vfs}}},
+           {"aer",
+            {{"correctable", v.aer.correctable},
+             {"nonfatal", v.aer.nonfatal},
+             {"fatal", v.aer.fatal}}}};
+}
+
+void to_json(json& j, const NvidiaSmiGpu& v) {
+  j = json{{"index", v.index},
+           {"name", v.name},
+           {"uuid", v.uuid},
+           {"serial", v.serial},
+           {"vbios_version", v.vbios_version},
+           {"driver_version", v.driver_version},
+           {"memory_total_bytes", v.memory_total_bytes},
+           {"power_limit_w", v.power_limit_w},
+           {"temperature_c", v.temperature_c},
+           {"ecc_uncorrected_volatile", v.ecc_uncorrected_volatile},
+           {"clocks_throttle_reasons_active", v.clocks_throttle_reasons_active}};
+}
+
+void to_json(json& j, const NvidiaSmiRun& v) {
+  j = json{{"path", v.path}, {"gpu_count", v.gpu_count}};
 }
 
 void to_json(json& j, const Gpu& v) {
@@ -44,6 +83,7 @@ void to_json(json& j, const Gpu& v) {
            {"driver", v.driver},    {"numa_node", v.numa_node}};
   if (!v.model_source.empty()) j["model_source"] = v.model_source;
   if (!v.info.empty()) j["information"] = v.info;
+  if (v.nvidia_smi) j["nvidia_smi"] = *v.nvidia_smi;
 }
 
 void to_json(json& j, const Accelerator& v) {
@@ -59,6 +99,7 @@ void to_json(json& j, const RdmaPort& v) {
   if (v.active) j["active"] = *v.active;
   j["gid_types"] = v.gid_types;
   j["counters"] = v.counters;
+  j["gid_ndevs"] = v.gid_ndevs;
 }
 
 void to_json(json& j, const RdmaDevice& v) {
@@ -110,6 +151,7 @@ void to_json(json& j, const Facts& v) {
         {"kernel_version", h.kernel_version},
         {"cmdline", h.cmdline},
         {"modules", h.modules},
+        {"modules_builtin", h.modules_builtin},
         {"dmi", h.dmi},
         {"virtualization", h.virtualization},
         {"cgroup", h.cgroup},
@@ -128,12 +170,18 @@ void to_json(json& j, const Facts& v) {
        {{"nvidia_version", v.gpu_driver.nvidia_version},
         {"nvidia_flavour", v.gpu_driver.nvidia_flavour}}},
       {"gpus", v.gpus},
+      {"nvidia_smi", v.nvidia_smi},
       {"accelerators", v.accelerators},
       {"rdma", v.rdma},
       {"net", v.net},
       {"block", v.block},
       {"mounts", v.mounts},
       {"container_runtime", v.container_runtime.present},
+      {"container_config",
+       {{"cdi_specs", v.container_config.cdi_specs},
+        {"docker_nvidia_runtime", v.container_config.docker_nvidia_runtime},
+        {"docker_default_runtime", v.container_config.docker_default_runtime},
+        {"containerd_nvidia_runtime", v.container_config.containerd_nvidia_runtime}}},
       {"gpudirect_rdma",
        {{"nvidia_peermem_loaded", v.gpudirect_rdma.nvidia_peermem_loaded},
         {"nv_peer_mem_loaded", v.gpudirect_rdma.nv_peer_mem_loaded},

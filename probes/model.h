@@ -41,6 +41,9 @@ struct HostFacts {
   Fact<std::string> kernel_version;
   Fact<std::string> cmdline;
   Fact<std::vector<std::string>> modules;
+  // lib/modules/<kernel_release>/modules.builtin: built-in modules never appear in
+  // /proc/modules (names as there: basename without .ko, '-' as '_').
+  Fact<std::vector<std::string>> modules_builtin;
   std::map<std::string, Fact<std::string>> dmi;
   std::string virtualization;  // "none", "kvm", "vmware", ... or "unknown"
   std::string cgroup;          // "v2", "v1", "hybrid" or "unknown" (from the mount table)
@@ -50,6 +53,14 @@ struct HostFacts {
 // Presence of container runtimes and the NVIDIA container toolkit (files only, nothing run).
 struct ContainerRuntime {
   std::map<std::string, bool> present;  // name -> the root-relative path exists
+};
+
+// How the container runtimes are configured for GPUs: CDI specs and the `nvidia` runtime.
+struct ContainerConfig {
+  std::map<std::string, Fact<std::vector<std::string>>> cdi_specs;  // dir -> spec file names
+  Fact<bool> docker_nvidia_runtime;      // etc/docker/daemon.json names a runtime "nvidia"
+  Fact<std::string> docker_default_runtime;  // its "default-runtime" ("runc" when unset)
+  Fact<bool> containerd_nvidia_runtime;  // etc/containerd/config.toml has a runtimes.nvidia table
 };
 
 // GPUDirect RDMA readiness (spec check 35): peer-memory module loaded and registered.
@@ -96,6 +107,35 @@ struct PciLink {
   std::optional<bool> speed_may_be_power_saving;
 };
 
+// One hop of a device's upstream chain (root port first, the device itself last): the pair of
+// functions it joins and, for a physical link, how it trained against the lower of both ends'
+// maximum. In a switch the upstream port joins its downstream ports over the switch's internal
+// bus (kind "switch-internal": no link of its own); physical links and internal hops alternate
+// from the root port down (root port - switch upstream port is a link, upstream port -
+// downstream port internal, downstream port - next device a link, ...).
+struct PciHop {
+  std::string upstream_bdf;    // the function nearer the root
+  std::string downstream_bdf;  // the function farther from it
+  bool switch_internal = false;
+  // For a physical link: current_* as the downstream end reads them (the upstream end's when
+  // that is unreadable), max_* the lower of both ends' maxima; the *_degraded flags as in
+  // PciLink. Unused for internal hops.
+  PciLink link;
+};
+
+// SR-IOV capability of a physical function (sriov_totalvfs, sriov_numvfs).
+struct PciSriov {
+  Fact<uint64_t> total_vfs;
+  Fact<uint64_t> num_vfs;
+};
+
+// AER error totals (aer_dev_correctable/nonfatal/fatal, their TOTAL_ERR_* line).
+struct PciAer {
+  Fact<uint64_t> correctable;
+  Fact<uint64_t> nonfatal;
+  Fact<uint64_t> fatal;
+};
+
 struct PciDevice {
   std::string bdf;  // dddd:bb:dd.f, lower case (domain may be longer than 4 digits)
   Fact<std::string> class_code;  // 6 hex digits, no 0x
@@ -108,7 +148,35 @@ struct PciDevice {
   Fact<std::string> local_cpulist;
   PciLink link;
   std::vector<std::string> upstream;  // bridges from the root port down to the parent
+  std::vector<PciHop> upstream_links;  // one per hop of upstream + the device itself
   bool is_vf = false;
+  Fact<std::string> iommu_group;  // basename of the iommu_group link (ENOENT: no IOMMU)
+  PciSriov sriov;
+  PciAer aer;
+};
+
+// One row of `nvidia-smi --query-gpu=... --format=csv,noheader,nounits` (kNvidiaSmiFields in
+// parse.h). "[N/A]" / "[Not Supported]" values are errors with that text ("N/A").
+struct NvidiaSmiGpu {
+  std::string bdf;  // pci.bus_id normalised ("00000000:62:00.0" -> "0000:62:00.0")
+  Fact<uint64_t> index;
+  Fact<std::string> name;
+  Fact<std::string> uuid;
+  Fact<std::string> serial;
+  Fact<std::string> vbios_version;
+  Fact<std::string> driver_version;
+  Fact<uint64_t> memory_total_bytes;        // memory.total MiB x 2^20
+  Fact<double> power_limit_w;               // power.limit
+  Fact<int64_t> temperature_c;              // temperature.gpu
+  Fact<uint64_t> ecc_uncorrected_volatile;  // ecc.errors.uncorrected.volatile.total
+  Fact<std::string> clocks_throttle_reasons_active;  // bitmask as printed ("0x0000000000000000")
+};
+
+// The nvidia-smi run itself: where it was found and how many GPUs it listed, or why there is
+// no output ("not present", "timeout", "exit 9: ...", "not captured").
+struct NvidiaSmiRun {
+  std::string path;  // root-relative, e.g. "usr/bin/nvidia-smi"
+  uint64_t gpu_count = 0;
 };
 
 struct Gpu {
@@ -122,6 +190,7 @@ struct Gpu {
   Fact<std::string> driver;
   Fact<int64_t> numa_node;
   std::map<std::string, std::string> info;  // /proc/driver/nvidia/gpus/<bdf>/information
+  std::optional<NvidiaSmiGpu> nvidia_smi;    // the nvidia-smi row with this bus id
 };
 
 struct GpuDriver {
@@ -152,6 +221,8 @@ struct RdmaPort {
   // (empty or EINVAL) are skipped.
   Fact<std::map<std::string, uint64_t>> gid_types;
   std::map<std::string, Fact<uint64_t>> counters;  // counters/<name>, see kRdmaCounters
+  // gid_attrs/ndevs/<index>: the netdev of each populated GID (RoCE; empty on IB ports).
+  Fact<std::map<std::string, std::string>> gid_ndevs;
 };
 
 struct RdmaDevice {
@@ -218,19 +289,25 @@ struct Facts {
   Fact<std::vector<PciDevice>> pci;
   GpuDriver gpu_driver;
   Fact<std::vector<Gpu>> gpus;
+  Fact<NvidiaSmiRun> nvidia_smi;
   std::vector<Accelerator> accelerators;
   Fact<std::vector<RdmaDevice>> rdma;
   Fact<std::vector<NetInterface>> net;
   Fact<std::vector<BlockDevice>> block;
   Fact<std::vector<Mount>> mounts;
   ContainerRuntime container_runtime;
+  ContainerConfig container_config;
   GpuDirectRdma gpudirect_rdma;
   std::vector<std::string> errors;  // sections skipped (deadline) or otherwise incomplete
 };
 
 void to_json(nlohmann::json& j, const NumaNode& v);
 void to_json(nlohmann::json& j, const HugepagePool& v);
+void to_json(nlohmann::json& j, const PciLink& v);
+void to_json(nlohmann::json& j, const PciHop& v);
 void to_json(nlohmann::json& j, const PciDevice& v);
+void to_json(nlohmann::json& j, const NvidiaSmiGpu& v);
+void to_json(nlohmann::json& j, const NvidiaSmiRun& v);
 void to_json(nlohmann::json& j, const Gpu& v);
 void to_json(nlohmann::json& j, const Accelerator& v);
 void to_json(nlohmann::json& j, const RdmaPort& v);

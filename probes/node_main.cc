@@ -1,7 +1,9 @@
-// airlock-node: the static binary that runs on cluster nodes. Subcommands: `probe [--root DIR]
-// [--timeout S]` prints the node's facts as JSON (docs/facts-schema.md); `capture -o FILE.tar.zst
-// [--root DIR]` saves exactly what probe reads (probes/capture.h); `version`. Plain argv
-// parsing keeps the binary small and free of shared-library dependencies.
+// airlock-node: the static binary that runs on cluster nodes. Subcommands: `probe [--root DIR |
+// --root CAPTURE.tar.zst] [--timeout S]` prints the node's facts as JSON (docs/facts-schema.md);
+// `capture -o FILE.tar.zst [--root DIR]` saves exactly what probe reads (probes/capture.h);
+// `version`. Only a probe of the live machine runs anything (nvidia-smi, under the timeout); a
+// --root tree or archive is only read. Plain argv parsing keeps the binary small and free of
+// shared-library dependencies.
 #include <signal.h>
 #include <unistd.h>
 
@@ -14,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/fs.h"
 #include "common/system_root.h"
 #include "probes/capture.h"
 #include "probes/collect.h"
@@ -21,8 +24,8 @@
 namespace {
 
 constexpr const char* kUsage =
-    "usage: airlock-node probe [--root DIR] [--timeout SECONDS]\n"
-    "       airlock-node capture -o FILE.tar.zst [--root DIR] [--timeout SECONDS]\n"
+    "usage: airlock-node probe [--root DIR|CAPTURE.tar.zst] [--timeout SECONDS]\n"
+    "       airlock-node capture -o FILE.tar.zst [--root DIR|CAPTURE.tar.zst] [--timeout SECONDS]\n"
     "       airlock-node version\n";
 
 void on_alarm(int) {
@@ -77,7 +80,8 @@ int parse_options(const char* cmd, const std::vector<std::string>& args, bool wa
     std::fprintf(stderr, "airlock-node %s: -o FILE.tar.zst is required\n%s", cmd, kUsage);
     return 2;
   }
-  if (!o->root_dir.empty() && ::access(o->root_dir.c_str(), R_OK | X_OK) != 0) {
+  if (!o->root_dir.empty() && !airlock::probes::is_capture_archive(o->root_dir) &&
+      ::access(o->root_dir.c_str(), R_OK | X_OK) != 0) {
     std::fprintf(stderr, "airlock-node %s: --root %s: %s\n", cmd, o->root_dir.c_str(),
                  std::strerror(errno));
     return 2;
@@ -85,14 +89,54 @@ int parse_options(const char* cmd, const std::vector<std::string>& args, bool wa
   return 0;
 }
 
-// Runs the collectors over root under the --timeout deadline.
-airlock::probes::Facts collect_with_deadline(const airlock::SystemRoot& root, const Options& o) {
+// The tree --root names: the directory itself, or a capture archive unpacked into a private
+// temporary directory (removed by the destructor).
+class RootTree {
+ public:
+  ~RootTree() {
+    if (!tmp_.empty()) airlock::remove_tree(tmp_);
+  }
+  // "" for the live machine; else the directory to read, or an error message.
+  bool open(const std::string& root, const char* cmd) {
+    if (root.empty() || !airlock::probes::is_capture_archive(root)) {
+      dir_ = root;
+      return true;
+    }
+    const char* base = std::getenv("TMPDIR");
+    std::string tmpl = std::string(base && *base ? base : "/tmp") + "/airlock-node-XXXXXX";
+    if (!::mkdtemp(tmpl.data())) {
+      std::fprintf(stderr, "airlock-node %s: cannot make a temporary directory: %s\n", cmd,
+                   std::strerror(errno));
+      return false;
+    }
+    tmp_ = dir_ = tmpl;
+    auto st = airlock::probes::extract_capture(root, tmp_);
+    if (!st.ok()) {
+      std::fprintf(stderr, "airlock-node %s: %s\n", cmd, st.error().describe().c_str());
+      return false;
+    }
+    return true;
+  }
+  const std::string& dir() const { return dir_; }
+
+ private:
+  std::string dir_;
+  std::string tmp_;
+};
+
+// Runs the collectors over root under the --timeout deadline. live: the root is this machine,
+// so its tools may run; outputs: command output to keep for a capture.
+airlock::probes::Facts collect_with_deadline(const airlock::SystemRoot& root, const Options& o,
+                                             bool live,
+                                             airlock::probes::CommandOutputs* outputs = nullptr) {
   // Soft deadline: remaining sections report {"error":"timeout"}. Hard limit a little later in
   // case a single read blocks.
   ::signal(SIGALRM, on_alarm);
   ::alarm(static_cast<unsigned>(o.timeout_s + 5));
   airlock::probes::CollectOptions opts;
   opts.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(o.timeout_s);
+  if (live) opts.run_command = airlock::probes::system_command_runner("/");
+  opts.command_outputs = outputs;
   opts.now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                     std::chrono::system_clock::now().time_since_epoch())
                     .count();
@@ -109,11 +153,15 @@ std::string to_text(const airlock::probes::Facts& facts) {
 int cmd_probe(const std::vector<std::string>& args) {
   Options o;
   if (int rc = parse_options("probe", args, false, &o)) return rc;
+  RootTree tree;
+  if (!tree.open(o.root_dir, "probe")) return 1;
   airlock::HostRoot host;
-  airlock::DirRoot dir(o.root_dir.empty() ? "/" : o.root_dir);
+  airlock::DirRoot dir(o.root_dir.empty() ? "/" : tree.dir());
   const airlock::SystemRoot& root =
       o.root_dir.empty() ? static_cast<const airlock::SystemRoot&>(host) : dir;
-  std::cout << to_text(collect_with_deadline(root, o));
+  airlock::probes::Facts facts = collect_with_deadline(root, o, o.root_dir.empty());
+  if (!o.root_dir.empty()) facts.root = o.root_dir;
+  std::cout << to_text(facts);
   std::cout.flush();
   return std::cout ? 0 : 1;
 }
@@ -121,13 +169,17 @@ int cmd_probe(const std::vector<std::string>& args) {
 int cmd_capture(const std::vector<std::string>& args) {
   Options o;
   if (int rc = parse_options("capture", args, true, &o)) return rc;
+  RootTree tree;
+  if (!tree.open(o.root_dir, "capture")) return 1;
   airlock::HostRoot host;
-  airlock::DirRoot dir(o.root_dir.empty() ? "/" : o.root_dir);
+  airlock::DirRoot dir(o.root_dir.empty() ? "/" : tree.dir());
   airlock::RecordingRoot rec(o.root_dir.empty() ? static_cast<const airlock::SystemRoot&>(host)
                                                 : dir);
-  airlock::probes::Facts facts = collect_with_deadline(rec, o);
+  airlock::probes::CommandOutputs outputs;
+  airlock::probes::Facts facts = collect_with_deadline(rec, o, o.root_dir.empty(), &outputs);
+  if (!o.root_dir.empty()) facts.root = o.root_dir;
   auto written = airlock::probes::write_capture(rec, to_text(facts), o.out,
-                                                facts.collected_at_ns / 1000000000);
+                                                facts.collected_at_ns / 1000000000, outputs);
   if (!written.ok()) {
     std::fprintf(stderr, "airlock-node capture: %s\n", written.error().describe().c_str());
     return 1;

@@ -453,4 +453,148 @@ std::optional<std::string> normalize_gid_type(std::string_view text) {
   return t;
 }
 
+std::string normalize_pci_bus_id(std::string_view s) {
+  std::string t = lower(trim(s));
+  size_t c1 = t.find(':');
+  if (c1 == std::string::npos) return "";
+  std::string dom = t.substr(0, c1);
+  size_t nz = dom.find_first_not_of('0');
+  dom = nz == std::string::npos ? "" : dom.substr(nz);
+  if (dom.size() < 4) dom = std::string(4 - dom.size(), '0') + dom;
+  std::string out = dom + t.substr(c1);
+  return is_pci_address(out) ? out : "";
+}
+
+namespace {
+
+// One nvidia-smi CSV value: trimmed; "[N/A]" / "N/A" / "[Not Supported]" are errors.
+Fact<std::string> smi_value(std::string_view raw) {
+  std::string v = trim(raw);
+  if (v.size() >= 2 && v.front() == '[' && v.back() == ']') {
+    return Fact<std::string>::fail(v.substr(1, v.size() - 2));
+  }
+  if (v == "N/A" || v.empty()) return Fact<std::string>::fail(v.empty() ? "empty" : v);
+  return Fact<std::string>::of(v);
+}
+
+template <class T, class F>
+Fact<T> smi_number(std::string_view raw, F parse) {
+  auto v = smi_value(raw);
+  if (!v.ok()) return Fact<T>::fail(v.error);
+  auto n = parse(*v.value);
+  if (!n) return Fact<T>::fail("malformed: " + v.value->substr(0, 64));
+  return Fact<T>::of(static_cast<T>(*n));
+}
+
+std::optional<double> parse_double(const std::string& s) {
+  if (s.empty()) return std::nullopt;
+  char* end = nullptr;
+  double d = std::strtod(s.c_str(), &end);
+  if (end == s.c_str() || *end != '\0') return std::nullopt;
+  return d;
+}
+
+}  // namespace
+
+std::vector<NvidiaSmiGpu> parse_nvidia_smi_csv(std::string_view text) {
+  constexpr size_t kFields = 12;
+  std::vector<NvidiaSmiGpu> out;
+  for (auto line : lines_of(text)) {
+    std::vector<std::string_view> f;
+    size_t i = 0;
+    while (true) {
+      size_t j = line.find(',', i);
+      if (j == std::string_view::npos) {
+        f.push_back(line.substr(i));
+        break;
+      }
+      f.push_back(line.substr(i, j - i));
+      i = j + 1;
+    }
+    if (f.size() < kFields) continue;
+    // A comma inside the product name: join the extra fields back into the name (field 2).
+    size_t extra = f.size() - kFields;
+    std::string name(f[2]);
+    for (size_t k = 0; k < extra; ++k) name += "," + std::string(f[3 + k]);
+    f.erase(f.begin() + 3, f.begin() + 3 + static_cast<std::ptrdiff_t>(extra));
+    NvidiaSmiGpu g;
+    g.bdf = normalize_pci_bus_id(f[1]);
+    if (g.bdf.empty()) continue;
+    g.index = smi_number<uint64_t>(f[0], [](const std::string& v) { return parse_u64(v); });
+    g.name = smi_value(name);
+    g.uuid = smi_value(f[3]);
+    g.serial = smi_value(f[4]);
+    g.vbios_version = smi_value(f[5]);
+    g.driver_version = smi_value(f[6]);
+    g.memory_total_bytes = smi_number<uint64_t>(f[7], [](const std::string& v) {
+      auto mib = parse_u64(v);
+      return mib && *mib <= (UINT64_MAX >> 20) ? std::optional<uint64_t>(*mib << 20)
+                                               : std::nullopt;
+    });
+    g.power_limit_w = smi_number<double>(f[8], parse_double);
+    g.temperature_c = smi_number<int64_t>(f[9], [](const std::string& v) { return parse_i64(v); });
+    g.ecc_uncorrected_volatile =
+        smi_number<uint64_t>(f[10], [](const std::string& v) { return parse_u64(v); });
+    g.clocks_throttle_reasons_active = smi_value(f[11]);
+    out.push_back(std::move(g));
+  }
+  return out;
+}
+
+std::vector<std::string> parse_modules_builtin(std::string_view text) {
+  std::vector<std::string> out;
+  for (auto line : lines_of(text)) {
+    std::string l = trim(line);
+    if (l.empty()) continue;
+    size_t slash = l.rfind('/');
+    std::string base = slash == std::string::npos ? l : l.substr(slash + 1);
+    if (base.size() > 3 && base.compare(base.size() - 3, 3, ".ko") == 0) {
+      base.resize(base.size() - 3);
+    }
+    std::replace(base.begin(), base.end(), '-', '_');
+    if (!base.empty()) out.push_back(base);
+  }
+  return out;
+}
+
+std::optional<uint64_t> parse_aer_total(std::string_view text) {
+  for (auto line : lines_of(text)) {
+    auto f = fields_of(line);
+    if (f.size() == 2 && f[0].rfind("TOTAL_ERR_", 0) == 0) return parse_u64(f[1]);
+  }
+  return std::nullopt;
+}
+
+std::optional<DockerRuntimes> parse_docker_daemon_json(std::string_view text) {
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return std::nullopt;
+  DockerRuntimes d;
+  auto rt = j.find("runtimes");
+  d.nvidia = rt != j.end() && rt->is_object() && rt->contains("nvidia");
+  auto def = j.find("default-runtime");
+  d.default_runtime = def != j.end() && def->is_string() ? def->get<std::string>() : "runc";
+  return d;
+}
+
+bool containerd_has_nvidia_runtime(std::string_view text) {
+  for (auto line : lines_of(text)) {
+    std::string l = trim(line);
+    if (l.empty() || l[0] != '[') continue;
+    size_t close = l.find(']');
+    if (close == std::string::npos) continue;
+    std::string header = l.substr(0, close);
+    if (header.find("runtimes.nvidia") != std::string::npos ||
+        header.find("runtimes.\"nvidia\"") != std::string::npos) {
+      // [..runtimes.nvidia] or [..runtimes.nvidia.options]; not runtimes.nvidia-cdi.
+      size_t at = header.find("runtimes.");
+      std::string rest = header.substr(at + 9);
+      if (rest == "nvidia" || rest == "\"nvidia\"" || rest.rfind("nvidia.", 0) == 0 ||
+          rest.rfind("\"nvidia\".", 0) == 0) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
 }  // namespace airlock::probes

@@ -78,4 +78,44 @@ std::optional<std::string> gpu_model_from_pci_id(std::string_view vendor, std::s
 // "RoCE v2", "IB/RoCE v1" (trimmed as read), nullopt for an empty entry.
 std::optional<std::string> normalize_gid_type(std::string_view text);
 
+// The fields airlock asks nvidia-smi for, in this order (`--query-gpu=` + this, with
+// `--format=csv,noheader,nounits`). Every name is valid from the R470 drivers on; R535 renamed
+// clocks_throttle_reasons to clocks_event_reasons and keeps the old name as an alias, so
+// kNvidiaSmiFieldsNew is the fallback for a driver that one day drops it.
+inline constexpr const char* kNvidiaSmiFields =
+    "index,pci.bus_id,name,uuid,serial,vbios_version,driver_version,memory.total,power.limit,"
+    "temperature.gpu,ecc.errors.uncorrected.volatile.total,clocks_throttle_reasons.active";
+inline constexpr const char* kNvidiaSmiFieldsNew =
+    "index,pci.bus_id,name,uuid,serial,vbios_version,driver_version,memory.total,power.limit,"
+    "temperature.gpu,ecc.errors.uncorrected.volatile.total,clocks_event_reasons.active";
+
+// nvidia-smi's bus id ("00000000:62:00.0", upper or lower case) -> "0000:62:00.0"; empty when
+// it is not one.
+std::string normalize_pci_bus_id(std::string_view s);
+
+// The CSV nvidia-smi prints for kNvidiaSmiFields (noheader, nounits): one row per line with
+// the fields separated by ", " (a comma inside the product name is kept in the name). Lines
+// with too few fields or no valid bus id are skipped. Values "[N/A]", "[Not Supported]",
+// "[Unknown Error]"... are errors with the text inside the brackets.
+std::vector<NvidiaSmiGpu> parse_nvidia_smi_csv(std::string_view text);
+
+// lib/modules/<release>/modules.builtin ("kernel/drivers/nvme/host/nvme-core.ko") -> module
+// names as /proc/modules spells them ("nvme_core"), in file order.
+std::vector<std::string> parse_modules_builtin(std::string_view text);
+
+// The TOTAL_ERR_* line of an aer_dev_{correctable,nonfatal,fatal} file ("TOTAL_ERR_COR 3").
+std::optional<uint64_t> parse_aer_total(std::string_view text);
+
+// /etc/docker/daemon.json: whether "runtimes" has an "nvidia" entry, and "default-runtime"
+// ("runc" when absent). nullopt when the text is not a JSON object.
+struct DockerRuntimes {
+  bool nvidia = false;
+  std::string default_runtime;
+};
+std::optional<DockerRuntimes> parse_docker_daemon_json(std::string_view text);
+
+// /etc/containerd/config.toml: whether a runtimes.nvidia table is declared (any plugin path,
+// `.nvidia]` or `."nvidia"]` in a table header, comments ignored).
+bool containerd_has_nvidia_runtime(std::string_view text);
+
 }  // namespace airlock::probes

@@ -15,6 +15,7 @@ PACKAGES=(
   nlohmann-json3-dev libcli11-dev libsqlite3-dev libcurl4-openssl-dev
   # real tools the tests use as independent checkers, and the example's inputs
   minisign umoci skopeo busybox-static zstd openssl time coreutils docker-registry apache2-utils
+  python3-jsonschema
 )
 
 missing=()

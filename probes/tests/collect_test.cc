@@ -5,9 +5,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <thread>
 
 #include "common/system_root.h"
 #include "probes/collect.h"
+#include "probes/parse.h"
 
 namespace airlock::probes {
 namespace {
@@ -159,6 +161,277 @@ TEST(CollectMem, LinkWidthAndSpeedDegradedSeparately) {
   EXPECT_EQ(j["link"]["width_degraded"], false);
   EXPECT_FALSE(nlohmann::json(*find_pci(f, "0000:05:00.0"))["link"].contains(
       "speed_may_be_power_saving"));
+}
+
+// A PCIe function at sys/devices/<path> (path from the root complex down, e.g.
+// "pci0000:00/0000:00:01.0/0000:01:00.0") with its link values.
+void add_chain_dev(MemRoot& m, const std::string& path, const std::string& cls,
+                   const std::string& cur_speed, int cur_width, const std::string& max_speed,
+                   int max_width) {
+  std::string d = "sys/devices/" + path;
+  std::string bdf = path.substr(path.rfind('/') + 1);
+  m.add_file(d + "/vendor", "0x1000\n");
+  m.add_file(d + "/device", "0xc030\n");
+  m.add_file(d + "/class", "0x" + cls + "\n");
+  m.add_file(d + "/current_link_speed", cur_speed + "\n");
+  m.add_file(d + "/max_link_speed", max_speed + "\n");
+  m.add_file(d + "/current_link_width", std::to_string(cur_width) + "\n");
+  m.add_file(d + "/max_link_width", std::to_string(max_width) + "\n");
+  m.add_link("sys/bus/pci/devices/" + bdf, "../../../devices/" + path);
+}
+
+// Per-hop link data: a Gen5 NIC in a Gen4 slot is at its best (the endpoint's own view calls it
+// degraded), and a switch uplink trained at x8 is found although every endpoint below is fine.
+TEST(CollectMem, UpstreamLinksJudgeEachHopAgainstBothEnds) {
+  MemRoot m;
+  const std::string g4 = "16.0 GT/s PCIe", g5 = "32.0 GT/s PCIe";
+  // Root port 00:01.0 (Gen4 slot) -> Gen5 NIC at Gen4 x16.
+  add_chain_dev(m, "pci0000:00/0000:00:01.0", "060400", g4, 16, g4, 16);
+  add_chain_dev(m, "pci0000:00/0000:00:01.0/0000:01:00.0", "020700", g4, 16, g5, 16);
+  // Root port 00:02.0 -> switch upstream port 02:00.0 (uplink trained x8 of x16) -> downstream
+  // port 03:00.0 -> GPU 04:00.0 at Gen5 x16.
+  const std::string rp = "pci0000:00/0000:00:02.0", usp = rp + "/0000:02:00.0",
+                    dsp = usp + "/0000:03:00.0", gpu = dsp + "/0000:04:00.0";
+  add_chain_dev(m, rp, "060400", g5, 8, g5, 16);
+  add_chain_dev(m, usp, "060400", g5, 8, g5, 16);
+  add_chain_dev(m, dsp, "060400", g5, 16, g5, 16);
+  add_chain_dev(m, gpu, "030200", g5, 16, g5, 16);
+  Facts f = collect(m);
+  const PciDevice* nic = find_pci(f, "0000:01:00.0");
+  ASSERT_NE(nic, nullptr);
+  EXPECT_EQ(nic->link.speed_degraded, true);  // the endpoint alone: 16 < 32
+  ASSERT_EQ(nic->upstream_links.size(), 1u);
+  const PciHop& h = nic->upstream_links[0];
+  EXPECT_EQ(h.upstream_bdf, "0000:00:01.0");
+  EXPECT_EQ(h.downstream_bdf, "0000:01:00.0");
+  EXPECT_FALSE(h.switch_internal);
+  EXPECT_EQ(*h.link.max_speed.value, g4);  // the slot's maximum is the lower one
+  EXPECT_EQ(h.link.speed_degraded, false);
+  EXPECT_EQ(h.link.degraded, false);
+
+  const PciDevice* g = find_pci(f, "0000:04:00.0");
+  ASSERT_NE(g, nullptr);
+  EXPECT_EQ(g->link.degraded, false);
+  ASSERT_EQ(g->upstream_links.size(), 3u);
+  const auto& hops = g->upstream_links;
+  EXPECT_EQ(hops[0].upstream_bdf, "0000:00:02.0");
+  EXPECT_EQ(hops[0].downstream_bdf, "0000:02:00.0");
+  EXPECT_EQ(hops[0].link.width_degraded, true);
+  EXPECT_EQ(hops[0].link.degraded, true);
+  EXPECT_EQ(*hops[0].link.current_width.value, 8u);
+  EXPECT_TRUE(hops[1].switch_internal);
+  EXPECT_EQ(hops[1].upstream_bdf, "0000:02:00.0");
+  EXPECT_EQ(hops[1].downstream_bdf, "0000:03:00.0");
+  EXPECT_EQ(hops[2].link.degraded, false);
+  nlohmann::json j = *g;
+  EXPECT_EQ(j["upstream_links"][0]["kind"], "link");
+  EXPECT_EQ(j["upstream_links"][0]["degraded"], true);
+  EXPECT_EQ(j["upstream_links"][1], (nlohmann::json{{"kind", "switch-internal"},
+                                                    {"upstream_bdf", "0000:02:00.0"},
+                                                    {"downstream_bdf", "0000:03:00.0"}}));
+  // Unreadable maxima leave the hop's flags out, with the reason in max_*.
+  MemRoot m2;
+  add_chain_dev(m2, "pci0000:00/0000:00:01.0", "060400", g4, 16, g4, 16);
+  add_chain_dev(m2, "pci0000:00/0000:00:01.0/0000:01:00.0", "020700", g4, 16, g5, 16);
+  m2.set_error("sys/devices/pci0000:00/0000:00:01.0/max_link_speed", EACCES);
+  Facts f2 = collect(m2);
+  const PciHop& h2 = find_pci(f2, "0000:01:00.0")->upstream_links.at(0);
+  EXPECT_EQ(h2.link.max_speed.error, "EACCES");
+  EXPECT_EQ(h2.link.speed_degraded, std::nullopt);
+  EXPECT_EQ(h2.link.degraded, std::nullopt);
+}
+
+// A MemRoot GPU node with nvidia-smi present (and a fake runner standing in for the program).
+void smi_node(MemRoot& m) {
+  add_pci(m, "0000:01:00.0", "10de", "2330", "030200", "nvidia", "32.0 GT/s PCIe", 16,
+          "32.0 GT/s PCIe", 16);
+  m.add_file("usr/bin/nvidia-smi", "");
+}
+
+const char* kSmiRow =
+    "0, 00000000:01:00.0, NVIDIA H100 80GB HBM3, GPU-aaaa, 1652823014410, 96.00.99.00.01, "
+    "550.90.07, 81559, 700.00, 31, 0, 0x0000000000000001\n"
+    "1, 00000000:02:00.0, NVIDIA H100 80GB HBM3, GPU-bbbb, 1652823014411, 96.00.99.00.01, "
+    "550.90.07, 81559, 700.00, 33, 0, 0x0000000000000001\n";
+
+TEST(CollectNvidiaSmi, RunsWhenPresentAndMergesByBusId) {
+  MemRoot m;
+  smi_node(m);
+  std::vector<std::vector<std::string>> calls;
+  CollectOptions o;
+  o.run_command = [&](const std::vector<std::string>& argv, std::chrono::milliseconds t)
+      -> Result<ProcessResult> {
+    calls.push_back(argv);
+    EXPECT_LE(t.count(), 10000);
+    ProcessResult r;
+    r.exit_code = 0;
+    r.out = kSmiRow;
+    return r;
+  };
+  std::map<std::string, std::string> outputs;
+  o.command_outputs = &outputs;
+  Facts f = collect(m, o);
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0], (std::vector<std::string>{"usr/bin/nvidia-smi",
+                                                std::string("--query-gpu=") + kNvidiaSmiFields,
+                                                "--format=csv,noheader,nounits"}));
+  ASSERT_TRUE(f.nvidia_smi.ok()) << f.nvidia_smi.error;
+  EXPECT_EQ(f.nvidia_smi.value->path, "usr/bin/nvidia-smi");
+  EXPECT_EQ(f.nvidia_smi.value->gpu_count, 2u);
+  ASSERT_EQ(f.gpus.value->size(), 2u);
+  const Gpu& a = f.gpus.value->at(0);
+  EXPECT_EQ(a.bdf, "0000:01:00.0");
+  EXPECT_EQ(a.found_by, "pci");
+  ASSERT_TRUE(a.nvidia_smi);
+  EXPECT_EQ(*a.nvidia_smi->temperature_c.value, 31);
+  EXPECT_EQ(*a.model.value, "NVIDIA H100 80GB HBM3");  // no procfs: nvidia-smi names it
+  EXPECT_EQ(a.model_source, "nvidia-smi");
+  EXPECT_EQ(*a.uuid.value, "GPU-aaaa");
+  const Gpu& b = f.gpus.value->at(1);  // only nvidia-smi sees it
+  EXPECT_EQ(b.bdf, "0000:02:00.0");
+  EXPECT_EQ(b.found_by, "nvidia-smi");
+  EXPECT_EQ(b.device_id.error, "no PCI device");
+  EXPECT_EQ(outputs, (std::map<std::string, std::string>{{"nvidia-smi.csv", kSmiRow}}));
+}
+
+TEST(CollectNvidiaSmi, ReasonsWhenAbsentFailingTimedOutOrNotCaptured) {
+  CollectOptions o;
+  bool ran = false;
+  o.run_command = [&](const std::vector<std::string>&, std::chrono::milliseconds)
+      -> Result<ProcessResult> {
+    ran = true;
+    return ProcessResult{};
+  };
+  MemRoot bare;
+  add_pci(bare, "0000:01:00.0", "10de", "2330", "030200", "nvidia", "32.0 GT/s PCIe", 16,
+          "32.0 GT/s PCIe", 16);
+  Facts f = collect(bare, o);
+  EXPECT_EQ(f.nvidia_smi.error, "not present");
+  EXPECT_FALSE(ran);
+  EXPECT_EQ(nlohmann::json(f)["nvidia_smi"], (nlohmann::json{{"error", "not present"}}));
+
+  // Timed out; the reason is kept for a capture too.
+  MemRoot m;
+  smi_node(m);
+  std::map<std::string, std::string> outputs;
+  o.command_outputs = &outputs;
+  o.run_command = [&](const std::vector<std::string>&, std::chrono::milliseconds)
+      -> Result<ProcessResult> {
+    ProcessResult r;
+    r.timed_out = true;
+    r.exit_code = 137;
+    return r;
+  };
+  f = collect(m, o);
+  EXPECT_EQ(f.nvidia_smi.error, "timeout");
+  EXPECT_FALSE(f.gpus.value->at(0).nvidia_smi);
+  EXPECT_EQ(outputs["nvidia-smi.error"], "timeout\n");
+
+  // The driver is not loaded: nvidia-smi's own message.
+  int runs = 0;
+  o.run_command = [&](const std::vector<std::string>&, std::chrono::milliseconds)
+      -> Result<ProcessResult> {
+    ++runs;
+    ProcessResult r;
+    r.exit_code = 9;
+    r.out = "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.\n";
+    return r;
+  };
+  f = collect(m, o);
+  EXPECT_EQ(f.nvidia_smi.error,
+            "exit 9: NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.");
+  EXPECT_EQ(runs, 1);
+
+  // A driver that does not know clocks_throttle_reasons: asked again with the new spelling.
+  std::vector<std::string> queries;
+  o.run_command = [&](const std::vector<std::string>& argv, std::chrono::milliseconds)
+      -> Result<ProcessResult> {
+    queries.push_back(argv.at(1));
+    ProcessResult r;
+    if (argv.at(1).find("clocks_throttle_reasons") != std::string::npos) {
+      r.exit_code = 2;
+      r.out = "Field \"clocks_throttle_reasons.active\" is not a valid field to query.\n";
+    } else {
+      r.exit_code = 0;
+      r.out = kSmiRow;
+    }
+    return r;
+  };
+  f = collect(m, o);
+  ASSERT_TRUE(f.nvidia_smi.ok()) << f.nvidia_smi.error;
+  EXPECT_EQ(queries, (std::vector<std::string>{std::string("--query-gpu=") + kNvidiaSmiFields,
+                                               std::string("--query-gpu=") + kNvidiaSmiFieldsNew}));
+
+  // No runner (a --root tree): nothing runs; the captured output or "not captured".
+  CollectOptions replay;
+  f = collect(m, replay);
+  EXPECT_EQ(f.nvidia_smi.error, "not captured");
+  m.add_file("airlock-capture/commands/nvidia-smi.error", "timeout\n");
+  EXPECT_EQ(collect(m, replay).nvidia_smi.error, "timeout");
+  m.add_file("airlock-capture/commands/nvidia-smi.csv", kSmiRow);
+  f = collect(m, replay);
+  ASSERT_TRUE(f.nvidia_smi.ok());
+  EXPECT_EQ(f.nvidia_smi.value->gpu_count, 2u);
+}
+
+// The real runner: kills a hung program at the timeout.
+TEST(CollectNvidiaSmi, SystemRunnerTimesOut) {
+  auto run = system_command_runner("/");
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = run({"bin/sleep", "10"}, std::chrono::milliseconds(300));
+  auto took = std::chrono::steady_clock::now() - t0;
+  ASSERT_TRUE(r.ok()) << r.error().describe();
+  EXPECT_TRUE(r->timed_out);
+  EXPECT_LT(took, std::chrono::seconds(3));
+  auto missing = run({"nonexistent/nvidia-smi"}, std::chrono::milliseconds(300));
+  EXPECT_FALSE(missing.ok());
+}
+
+TEST(CollectMem, BuiltinModulesContainerConfigGidNdevsSriovAer) {
+  MemRoot m;
+  m.add_file("proc/sys/kernel/osrelease", "6.1.0-18-amd64\n");
+  m.add_file("lib/modules/6.1.0-18-amd64/modules.builtin", "kernel/drivers/nvme/host/nvme-core.ko\n");
+  m.add_file("etc/docker/daemon.json", R"({"runtimes": {"nvidia": {"path": "x"}}})");
+  m.add_file("etc/cdi/nvidia.yaml", "cdiVersion: 0.5.0\n");
+  m.add_dir("var/run/cdi");
+  m.set_error("etc/containerd/config.toml", EACCES);
+  std::string d = "sys/devices/pci0000:00/0000:00:01.0/0000:01:00.0";
+  add_pci(m, "0000:01:00.0", "15b3", "1017", "020000", "mlx5_core", "8.0 GT/s PCIe", 16,
+          "8.0 GT/s PCIe", 16);
+  m.add_file(d + "/sriov_totalvfs", "8\n");
+  m.add_file(d + "/sriov_numvfs", "2\n");
+  m.add_link(d + "/iommu_group", "../../../../kernel/iommu_groups/17");
+  m.add_dir("sys/kernel/iommu_groups/17");
+  m.add_file(d + "/aer_dev_correctable", "RxErr 1\nTOTAL_ERR_COR 1\n");
+  m.add_file(d + "/aer_dev_fatal", "garbage\n");
+  std::string ib = d + "/infiniband/mlx5_0";
+  m.add_link("sys/class/infiniband/mlx5_0", "../../devices/pci0000:00/0000:00:01.0/0000:01:00.0/infiniband/mlx5_0");
+  m.add_link(ib + "/device", "../../../0000:01:00.0");
+  m.add_file(ib + "/ports/1/state", "4: ACTIVE\n");
+  m.add_file(ib + "/ports/1/gid_attrs/ndevs/0", "ens1f0np0\n");
+  m.add_file(ib + "/ports/1/gid_attrs/ndevs/1", "ens1f0np0\n");
+  m.add_file(ib + "/ports/1/gid_attrs/ndevs/2", "");
+  m.set_error(ib + "/ports/1/gid_attrs/ndevs/2", EINVAL);
+  Facts f = collect(m);
+  EXPECT_EQ(*f.host.modules_builtin.value, std::vector<std::string>{"nvme_core"});
+  EXPECT_EQ(*f.container_config.docker_nvidia_runtime.value, true);
+  EXPECT_EQ(*f.container_config.docker_default_runtime.value, "runc");
+  EXPECT_EQ(f.container_config.containerd_nvidia_runtime.error, "EACCES");
+  EXPECT_EQ(*f.container_config.cdi_specs.at("etc/cdi").value, std::vector<std::string>{"nvidia.yaml"});
+  EXPECT_TRUE(f.container_config.cdi_specs.at("var/run/cdi").value->empty());
+  const PciDevice* p = find_pci(f, "0000:01:00.0");
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(*p->sriov.total_vfs.value, 8u);
+  EXPECT_EQ(*p->sriov.num_vfs.value, 2u);
+  EXPECT_EQ(*p->iommu_group.value, "17");
+  EXPECT_EQ(*p->aer.correctable.value, 1u);
+  EXPECT_EQ(p->aer.nonfatal.error, "ENOENT");
+  EXPECT_EQ(p->aer.fatal.error, "malformed: garbage");
+  const RdmaPort& port = f.rdma.value->at(0).ports.value->at(0);
+  EXPECT_EQ(*port.gid_ndevs.value,
+            (std::map<std::string, std::string>{{"0", "ens1f0np0"}, {"1", "ens1f0np0"}}));
+  MemRoot none;
+  EXPECT_EQ(collect(none).host.modules_builtin.error, "no kernel release");
 }
 
 TEST(CollectMem, ContainerRuntimeTaintAndGpuDirect) {

@@ -135,5 +135,84 @@ TEST(Parse, GidType) {
   EXPECT_FALSE(normalize_gid_type("\n"));
 }
 
+TEST(Parse, PciBusIdFromNvidiaSmi) {
+  EXPECT_EQ(normalize_pci_bus_id("00000000:1B:00.0"), "0000:1b:00.0");
+  EXPECT_EQ(normalize_pci_bus_id("00010000:02:00.0"), "10000:02:00.0");
+  EXPECT_EQ(normalize_pci_bus_id(" 0000:62:00.0 "), "0000:62:00.0");
+  EXPECT_EQ(normalize_pci_bus_id("GPU 0"), "");
+  EXPECT_EQ(normalize_pci_bus_id("00000000:1B:00"), "");
+}
+
+// Golden: the CSV nvidia-smi prints for kNvidiaSmiFields, parsed to the JSON the facts carry.
+TEST(Parse, NvidiaSmiCsvGolden) {
+  const char* csv =
+      "0, 00000000:18:00.0, NVIDIA H100 80GB HBM3, GPU-6a1c3e50-8b2d-4f00-9c17-3e5a7b2c9d00, "
+      "1652823014410, 96.00.99.00.01, 550.90.07, 81559, 700.00, 31, 0, 0x0000000000000001\n"
+      "1, 00000000:AF:00.0, NVIDIA A100-SXM4-40GB, GPU-1, [N/A], 92.00.45.00.06, 550.90.07, "
+      "40960, [Not Supported], 45, [N/A], 0x0000000000000004\n"
+      "2, 00000000:D8:00.0, Quadro RTX 8000, Founders, Edition, GPU-2, 0324, 90.02.0B.00.0E, "
+      "550.90.07, 46080, 260.00, 50, 0, 0x0000000000000000\n"
+      "No devices were found\n"
+      "3, not-a-bus-id, X, GPU-3, 1, 1, 1, 1, 1, 1, 1, 0x0\n"
+      "4, 00000000:3B:00.0, truncated\n";
+  auto rows = parse_nvidia_smi_csv(csv);
+  nlohmann::json got = nlohmann::json::array();
+  for (const auto& r : rows) {
+    nlohmann::json j = r;
+    j["bdf"] = r.bdf;
+    got.push_back(j);
+  }
+  auto want = nlohmann::json::parse(R"([
+    {"bdf": "0000:18:00.0", "index": 0, "name": "NVIDIA H100 80GB HBM3",
+     "uuid": "GPU-6a1c3e50-8b2d-4f00-9c17-3e5a7b2c9d00", "serial": "1652823014410",
+     "vbios_version": "96.00.99.00.01", "driver_version": "550.90.07",
+     "memory_total_bytes": 85520809984, "power_limit_w": 700.0, "temperature_c": 31,
+     "ecc_uncorrected_volatile": 0, "clocks_throttle_reasons_active": "0x0000000000000001"},
+    {"bdf": "0000:af:00.0", "index": 1, "name": "NVIDIA A100-SXM4-40GB", "uuid": "GPU-1",
+     "serial": {"error": "N/A"}, "vbios_version": "92.00.45.00.06",
+     "driver_version": "550.90.07", "memory_total_bytes": 42949672960,
+     "power_limit_w": {"error": "Not Supported"}, "temperature_c": 45,
+     "ecc_uncorrected_volatile": {"error": "N/A"},
+     "clocks_throttle_reasons_active": "0x0000000000000004"},
+    {"bdf": "0000:d8:00.0", "index": 2, "name": "Quadro RTX 8000, Founders, Edition",
+     "uuid": "GPU-2", "serial": "0324", "vbios_version": "90.02.0B.00.0E",
+     "driver_version": "550.90.07", "memory_total_bytes": 48318382080, "power_limit_w": 260.0,
+     "temperature_c": 50, "ecc_uncorrected_volatile": 0,
+     "clocks_throttle_reasons_active": "0x0000000000000000"}
+  ])");
+  EXPECT_EQ(got, want) << nlohmann::json::diff(want, got).dump(1);
+  EXPECT_TRUE(parse_nvidia_smi_csv("").empty());
+  EXPECT_TRUE(parse_nvidia_smi_csv("NVIDIA-SMI has failed because it couldn't communicate\n").empty());
+}
+
+TEST(Parse, BuiltinModulesAerAndRuntimeConfigs) {
+  EXPECT_EQ(parse_modules_builtin("kernel/drivers/nvme/host/nvme-core.ko\n"
+                                  "kernel/fs/ext4/ext4.ko\n\nkernel/lib/crc32c.ko\n"),
+            (std::vector<std::string>{"nvme_core", "ext4", "crc32c"}));
+  EXPECT_EQ(parse_aer_total("RxErr 2\nBadTLP 1\nTOTAL_ERR_COR 3\n"), 3u);
+  EXPECT_EQ(parse_aer_total("TOTAL_ERR_FATAL 0\n"), 0u);
+  EXPECT_EQ(parse_aer_total("RxErr 2\n"), std::nullopt);
+  auto d = parse_docker_daemon_json(
+      R"({"default-runtime": "nvidia", "runtimes": {"nvidia": {"path": "nvidia-container-runtime"}}})");
+  ASSERT_TRUE(d);
+  EXPECT_TRUE(d->nvidia);
+  EXPECT_EQ(d->default_runtime, "nvidia");
+  d = parse_docker_daemon_json(R"({"log-driver": "json-file"})");
+  ASSERT_TRUE(d);
+  EXPECT_FALSE(d->nvidia);
+  EXPECT_EQ(d->default_runtime, "runc");
+  EXPECT_FALSE(parse_docker_daemon_json("{not json"));
+  EXPECT_FALSE(parse_docker_daemon_json("[]"));
+  EXPECT_TRUE(containerd_has_nvidia_runtime(
+      "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.nvidia]\n"));
+  EXPECT_TRUE(containerd_has_nvidia_runtime(
+      "  [plugins.\"io.containerd.cri.v1.runtime\".containerd.runtimes.\"nvidia\".options]\n"));
+  EXPECT_FALSE(containerd_has_nvidia_runtime(
+      "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc]\n"
+      "# [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.nvidia]\n"));
+  EXPECT_FALSE(containerd_has_nvidia_runtime(
+      "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.nvidia-cdi]\n"));
+}
+
 }  // namespace
 }  // namespace airlock::probes

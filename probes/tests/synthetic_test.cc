@@ -212,6 +212,23 @@ void expect_hgx_h100(const Facts& f) {
 TEST(SyntheticH100, EightH100FourNvswitchesEightNdrPortsActive) {
   Facts f = probe("h100-8x-ndr");
   expect_hgx_h100(f);
+  // nvidia-smi's recorded output merged by bus id; nothing was run.
+  ASSERT_TRUE(f.nvidia_smi.ok()) << f.nvidia_smi.error;
+  EXPECT_EQ(f.nvidia_smi.value->path, "usr/bin/nvidia-smi");
+  EXPECT_EQ(f.nvidia_smi.value->gpu_count, 8u);
+  for (const auto& g : *f.gpus.value) {
+    ASSERT_TRUE(g.nvidia_smi) << g.bdf;
+    EXPECT_TRUE(is(g.nvidia_smi->driver_version, "550.90.07"));
+    EXPECT_EQ(*g.nvidia_smi->memory_total_bytes.value, 81559ull << 20);
+    EXPECT_TRUE(is(g.nvidia_smi->uuid, *g.uuid.value));
+    const PciDevice* p = find_pci(f, g.bdf);
+    EXPECT_EQ(*p->iommu_group.value, std::to_string(40 + *g.nvidia_smi->index.value));
+    EXPECT_EQ(*p->aer.correctable.value, g.bdf == "0000:9a:00.0" ? 3u : 0u);
+  }
+  for (const auto* n : pci_with(f, "15b3", "1021")) EXPECT_EQ(*n->sriov.total_vfs.value, 16u);
+  EXPECT_EQ(f.container_config.containerd_nvidia_runtime.value, true);
+  EXPECT_EQ(*f.container_config.cdi_specs.at("etc/cdi").value,
+            std::vector<std::string>{"nvidia.yaml"});
   EXPECT_TRUE(is(f.gpu_driver.nvidia_version, "550.90.07"));
   EXPECT_TRUE(is(f.gpu_driver.nvidia_flavour, "open"));
   for (const auto& d : *f.rdma.value) {
@@ -247,12 +264,22 @@ TEST(SyntheticH100, OneGpuLinkDegraded) {
   expect_hgx_h100(f);
   EXPECT_TRUE(is(f.gpu_driver.nvidia_version, "535.183.01"));
   EXPECT_TRUE(is(f.gpu_driver.nvidia_flavour, "proprietary"));
+  // Both ends of the degraded link read it: the GPU and its switch downstream port.
   std::vector<std::string> degraded;
   for (const auto& p : *f.pci.value) {
     ASSERT_TRUE(p.link.degraded.has_value()) << p.bdf;
     if (*p.link.degraded) degraded.push_back(p.bdf);
   }
-  EXPECT_EQ(degraded, std::vector<std::string>{"0000:5c:00.0"});
+  EXPECT_EQ(degraded, (std::vector<std::string>{"0000:5b:00.0", "0000:5c:00.0"}));
+  // Per hop, one link is degraded, and it is the GPU's: downstream port 5b -> GPU 5c.
+  std::set<std::pair<std::string, std::string>> bad_hops;
+  for (const auto& p : *f.pci.value) {
+    for (const auto& h : p.upstream_links) {
+      if (h.link.degraded.value_or(false)) bad_hops.insert({h.upstream_bdf, h.downstream_bdf});
+    }
+  }
+  EXPECT_EQ(bad_hops, (std::set<std::pair<std::string, std::string>>{
+                          {"0000:5b:00.0", "0000:5c:00.0"}}));
   const PciDevice* g = find_pci(f, "0000:5c:00.0");
   ASSERT_NE(g, nullptr);
   EXPECT_TRUE(is(g->class_code, "030200"));
@@ -289,6 +316,8 @@ TEST(SyntheticH100, IbPortInInitIsNotActive) {
     }
   }
   EXPECT_EQ(active, 7);
+  EXPECT_EQ(f.nvidia_smi.error, "timeout");  // as recorded by the capture
+  for (const auto& g : *f.gpus.value) EXPECT_FALSE(g.nvidia_smi) << g.bdf;
   auto it = std::find_if(f.net.value->begin(), f.net.value->end(),
                          [](const NetInterface& n) { return n.name == "ibp187s0"; });
   ASSERT_NE(it, f.net.value->end());
@@ -314,6 +343,7 @@ TEST(SyntheticNouveau, NouveauReportedAsTheBoundDriver) {
   EXPECT_NE(std::find(mods.begin(), mods.end(), "nouveau"), mods.end());
   EXPECT_EQ(std::find(mods.begin(), mods.end(), "nvidia"), mods.end());
   EXPECT_EQ(f.rdma.error, "ENOENT");
+  EXPECT_EQ(f.nvidia_smi.error, "not present");
   nlohmann::json j = f;
   EXPECT_EQ(j["gpus"][0]["driver"], "nouveau");
 }
