@@ -74,6 +74,35 @@ nlohmann::json yaml_to_json(const YAML::Node& n) {
   return nullptr;
 }
 
+bool is_hex(const std::string& s, size_t min_len, size_t max_len) {
+  return s.size() >= min_len && s.size() <= max_len && s.find_first_not_of("0123456789abcdefABCDEF") == std::string::npos;
+}
+
+// install.select of a driver-package (drivers/select.h): which nodes the layer is for.
+Status check_select(const SpecReader& r, const YAML::Node& sel, const std::string& ctx) {
+  TRY_STATUS(r.keys(sel, {"pci_vendor", "pci_devices", "pci_class_prefix", "kernel", "arch"}, ctx));
+  if (YAML::Node v = sel["pci_vendor"]) {
+    if (!v.IsScalar() || !is_hex(v.Scalar(), 4, 4)) return r.err(v, ctx + ".pci_vendor must be 4 hex digits like \"10de\"");
+  }
+  if (YAML::Node v = sel["pci_devices"]) {
+    if (!v.IsSequence() || v.size() == 0) return r.err(v, ctx + ".pci_devices must be a list like [\"2330\", \"2331\"]");
+    for (const auto& d : v) {
+      if (!d.IsScalar() || !is_hex(d.Scalar(), 4, 4)) return r.err(d, ctx + ".pci_devices: each must be 4 hex digits");
+    }
+  }
+  if (YAML::Node v = sel["pci_class_prefix"]) {
+    if (!v.IsScalar() || !is_hex(v.Scalar(), 2, 6)) {
+      return r.err(v, ctx + ".pci_class_prefix must be 2 to 6 hex digits like \"0302\"");
+    }
+  }
+  for (const char* k : {"kernel", "arch"}) {
+    if (YAML::Node v = sel[k]; v && (!v.IsScalar() || v.Scalar().empty())) {
+      return r.err(v, ctx + "." + k + " must be a text value");
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 Result<BundleSpec> parse_bundle_spec(const std::string& text, const std::string& file,
@@ -175,8 +204,12 @@ Result<BundleSpec> parse_bundle_spec(const std::string& text, const std::string&
     }
     if (c["install"]) {
       YAML::Node in = c["install"];
-      TRY_STATUS(r.keys(in, {"path", "mode", "method", "order", "owner"}, ctx + ".install"));
+      TRY_STATUS(r.keys(in, {"path", "mode", "method", "order", "owner", "select"}, ctx + ".install"));
       cs.install = yaml_to_json(in);
+      if (in["select"]) {
+        if (cs.type != "driver-package") return r.err(in["select"], ctx + ".install.select applies only to driver-package");
+        TRY_STATUS(check_select(r, in["select"], ctx + ".install.select"));
+      }
       if (in["order"]) {
         TRY_ASSIGN(uint64_t order, r.u64(in, "order", ctx + ".install"));
         cs.install["order"] = order;

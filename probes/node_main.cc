@@ -1,9 +1,10 @@
 // airlock-node: the static binary that runs on cluster nodes. Subcommands: `probe [--root DIR |
 // --root CAPTURE.tar.zst] [--timeout S]` prints the node's facts as JSON (docs/facts-schema.md);
 // `capture -o FILE.tar.zst [--root DIR]` saves exactly what probe reads (probes/capture.h);
-// `version`. Only a probe of the live machine runs anything (nvidia-smi, under the timeout); a
-// --root tree or archive is only read. Plain argv parsing keeps the binary small and free of
-// shared-library dependencies.
+// `version`; and the node-side install steps (store, release, switch, mark-good, state, health:
+// node/cli.h, docs/node-side.md). Only a probe of the live machine runs anything (nvidia-smi,
+// under the timeout); a --root tree or archive is only read. Plain argv parsing keeps the binary
+// small and free of shared-library dependencies.
 #include <signal.h>
 #include <unistd.h>
 
@@ -18,6 +19,7 @@
 
 #include "common/fs.h"
 #include "common/system_root.h"
+#include "node/cli.h"
 #include "probes/capture.h"
 #include "probes/collect.h"
 
@@ -27,6 +29,12 @@ constexpr const char* kUsage =
     "usage: airlock-node probe [--root DIR|CAPTURE.tar.zst] [--timeout SECONDS]\n"
     "       airlock-node capture -o FILE.tar.zst [--root DIR|CAPTURE.tar.zst] [--timeout SECONDS]\n"
     "       airlock-node version\n";
+
+// Both usage texts: the probe's and the node-side steps'.
+void print_usage(FILE* to) {
+  std::fputs(kUsage, to);
+  std::fputs(airlock::node::kCliUsage, to);
+}
 
 void on_alarm(int) {
   static const char msg[] = "airlock-node: exceeded its timeout (hard limit)\n";
@@ -198,7 +206,7 @@ int cmd_capture(const std::vector<std::string>& args) {
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
-    std::fputs(kUsage, args.empty() ? stderr : stdout);
+    print_usage(args.empty() ? stderr : stdout);
     return args.empty() ? 2 : 0;
   }
   std::string cmd = args[0];
@@ -211,6 +219,8 @@ int main(int argc, char** argv) {
   }
   if (cmd == "probe") return cmd_probe(args);
   if (cmd == "capture") return cmd_capture(args);
-  std::fprintf(stderr, "airlock-node: unknown command '%s'\n%s", cmd.c_str(), kUsage);
+  if (airlock::node::is_cli_command(cmd)) return airlock::node::run_cli(cmd, args);
+  std::fprintf(stderr, "airlock-node: unknown command '%s'\n", cmd.c_str());
+  print_usage(stderr);
   return 2;
 }

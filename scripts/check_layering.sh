@@ -10,6 +10,7 @@ declare -A forbidden=(
   [images]="probes drivers installer"
   [probes]="bundle images drivers installer"
   [drivers]="images installer"
+  [node]="bundle images drivers installer probes"
 )
 status=0
 for lib in "${!forbidden[@]}"; do

@@ -53,5 +53,40 @@ TEST(Spec, ErrorsNameFileLineColumn) {
   }
 }
 
+TEST(Spec, DriverSelect) {
+  auto s = parse_bundle_spec(R"(bundle: {name: a, version: 1}
+components:
+  - type: driver-package
+    name: nvidia
+    version: "550.54.15"
+    source: nvidia.tar.gz
+    install:
+      method: script
+      select: {pci_vendor: "10de", pci_devices: ["2330", "2331"], pci_class_prefix: "0302", kernel: "6.1.*", arch: x86_64}
+)",
+                             "b.yaml", ".");
+  ASSERT_TRUE(s.ok()) << s.error().describe();
+  EXPECT_EQ(s->components[0].install["select"]["pci_devices"], nlohmann::json({"2330", "2331"}));
+  EXPECT_EQ(s->components[0].install["select"]["kernel"], "6.1.*");
+  const std::string head = "bundle: {name: a, version: 1}\ncomponents:\n";
+  struct Case {
+    std::string yaml, message;
+  } cases[] = {
+      {"  - {type: driver-package, name: x, version: 1, source: a, install: {select: {vendor: 10de}}}\n",
+       "b.yaml:3:79: components[0].install.select: unknown field 'vendor'"},
+      {"  - {type: driver-package, name: x, version: 1, source: a, install: {select: {pci_vendor: nvidia}}}\n",
+       "b.yaml:3:91: components[0].install.select.pci_vendor must be 4 hex digits like \"10de\""},
+      {"  - {type: driver-package, name: x, version: 1, source: a, install: {select: {pci_devices: \"2330\"}}}\n",
+       "b.yaml:3:92: components[0].install.select.pci_devices must be a list like [\"2330\", \"2331\"]"},
+      {"  - {type: file, name: x, version: 1, source: a, install: {select: {arch: x86_64}}}\n",
+       "b.yaml:3:68: components[0].install.select applies only to driver-package"},
+  };
+  for (const auto& c : cases) {
+    auto r = parse_bundle_spec(head + c.yaml, "b.yaml", ".");
+    ASSERT_FALSE(r.ok()) << c.yaml;
+    EXPECT_EQ(r.error().message, c.message);
+  }
+}
+
 }  // namespace
 }  // namespace airlock::bundle

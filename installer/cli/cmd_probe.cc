@@ -1,18 +1,33 @@
 // `airlock probe --local`: the facts of the installer's own machine (or a captured tree with
-// --root) as a readable summary, or the full airlock.facts/v1 JSON with --json. The fleet form
-// (`airlock probe -i INVENTORY`) arrives with the SSH transport; it renders the same way.
+// --root) as a readable summary, or the full airlock.facts/v1 JSON with --json.
+// `airlock probe -i INVENTORY`: every selected node, facts stored in the state database, and a
+// fleet summary (installer/fleet/fleet_probe.h).
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
 
 #include "common/encoding.h"
+#include "common/log.h"
+#include "common/sha256.h"
 #include "common/system_root.h"
 #include "installer/cli/commands.h"
+#include "installer/cli/exit_codes.h"
+#include "installer/cli/fleet_options.h"
+#include "installer/fleet/fleet_probe.h"
 #include "probes/collect.h"
 
 namespace airlock::cli {
 namespace {
 
 struct ProbeArgs {
+  FleetArgs fleet;
+  std::string state;        // state database; default StateDb::default_path()
+  std::string node_binary;  // airlock-node to send; default: next to this airlock
+  int timeout_s = 60;
   bool local = false;
   std::string root;
   bool json = false;
@@ -119,10 +134,89 @@ void render(const nlohmann::json& f) {
   if (shared == 0) std::printf("  none\n");
 }
 
+// The airlock-node to send: --node-binary, $AIRLOCK_NODE_BINARY, or next to this program
+// (installed: same folder or ../lib/airlock; build tree: ../probes).
+Result<std::string> find_node_binary(const std::string& given) {
+  if (!given.empty()) return given;
+  if (const char* e = std::getenv("AIRLOCK_NODE_BINARY"); e && *e) return std::string(e);
+  std::error_code ec;
+  auto self = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path();
+  for (const auto& p : {self / "airlock-node", self / "../lib/airlock/airlock-node", self / "../../probes/airlock-node",
+                        self / "../probes/airlock-node"}) {
+    if (::access(p.c_str(), X_OK) == 0) return std::filesystem::weakly_canonical(p, ec).string();
+  }
+  return make_error(Errc::kNotFound, "airlock-node not found next to " + self.string() +
+                                         "; give --node-binary PATH or set AIRLOCK_NODE_BINARY");
+}
+
+std::string run_id_now() {
+  char buf[32];
+  std::time_t t = std::time(nullptr);
+  std::strftime(buf, sizeof buf, "probe-%Y%m%dT%H%M%SZ", std::gmtime(&t));
+  return buf;
+}
+
+int run_fleet_probe(const ProbeArgs& a) {
+  auto fail = [&](const Error& e) { return report_error(e, a.json); };
+  auto bin = find_node_binary(a.node_binary);
+  if (!bin.ok()) return fail(bin.error());
+  auto digest = sha256_file(*bin);
+  if (!digest.ok()) return fail(digest.error().wrap("airlock-node " + *bin));
+  auto opened = open_fleet(a.fleet);
+  if (!opened.ok()) return fail(opened.error());
+  auto& fl = **opened;
+  std::string state_path = a.state.empty() ? fleet::StateDb::default_path() : a.state;
+  auto db = fleet::StateDb::open(state_path);
+  if (!db.ok()) return fail(db.error());
+
+  fleet::ProbeOptions o;
+  o.node_binary = *bin;
+  o.node_binary_sha256 = std::string(digest_hex(*digest));
+  o.probe_timeout = std::chrono::seconds(a.timeout_s);
+  o.run_id = run_id_now();
+  fleet::Executor ex(*fl.factory, a.fleet.fanout);
+  fleet::InterruptGuard guard(ex);
+  auto t0 = std::chrono::steady_clock::now();
+  std::vector<fleet::NodeProbe> nodes;
+  {
+    fleet::CountsDisplay display("probe", ex, !a.quiet && !a.json);
+    nodes = fleet::probe_fleet(ex, fl.hosts, o, db->get(), [&](const fleet::NodeProbe& p) {
+      if (!a.json) return;
+      nlohmann::json j = {{"type", "node"}, {"node", p.node}, {"ok", p.status.ok()}};
+      if (p.status.ok()) {
+        j["skew_ms"] = p.record.skew_ns / 1e6;
+        j["skew_error_ms"] = p.record.skew_error_ns / 1e6;
+        j["bytes_sent"] = p.bytes_sent;
+      } else {
+        j["error"] = {{"kind", errc_name(p.status.error().root_code())}, {"message", p.status.error().describe()}};
+      }
+      std::printf("%s\n", j.dump().c_str());
+      std::fflush(stdout);
+    });
+  }
+  auto wall = std::chrono::steady_clock::now() - t0;
+  if (a.json) {
+    nlohmann::json s = fleet::probe_summary_json(nodes, wall);
+    s["type"] = "summary";
+    s["run"] = o.run_id;
+    s["state"] = state_path;
+    std::printf("%s\n", s.dump().c_str());
+  } else {
+    std::fputs(fleet::render_probe_summary(nodes, wall).c_str(), stdout);
+    log::info("facts stored in " + state_path + " (run " + o.run_id + ")");
+  }
+  if (guard.interrupted()) return 130;
+  for (const auto& n : nodes) {
+    if (!n.status.ok()) return kExitEnvironment;
+  }
+  return 0;
+}
+
+
 Status run_probe(const ProbeArgs& a) {
   if (!a.local && a.root.empty()) {
-    return make_error(Errc::kInvalidArgument, "give --local (this machine) or --root DIR (a captured tree); "
-                                              "probing a fleet (-i INVENTORY) is not there yet");
+    return make_error(Errc::kInvalidArgument, "give -i INVENTORY (the fleet), --local (this machine) or --root DIR "
+                                              "(a captured tree)");
   }
   std::unique_ptr<SystemRoot> root;
   if (a.root.empty()) {
@@ -146,12 +240,28 @@ Status run_probe(const ProbeArgs& a) {
 
 void register_probe(CLI::App& app, Context& ctx) {
   auto args = std::make_shared<ProbeArgs>();
-  CLI::App* cmd = app.add_subcommand("probe", "Hardware facts: GPUs, accelerators, RDMA ports, PCIe links, storage");
+  CLI::App* cmd = app.add_subcommand(
+      "probe",
+      "Hardware facts: GPUs, accelerators, RDMA ports, PCIe links, storage.\n"
+      "With -i: every selected node over SSH (airlock-node is sent once, by digest), facts stored in the\n"
+      "state database, a fleet summary printed. Exit 3 when some node could not be probed.");
+  add_fleet_options(cmd, args->fleet, false);
+  cmd->add_option("--state", args->state, "State database (default: ~/.local/state/airlock/state.db)");
+  cmd->add_option("--node-binary", args->node_binary, "airlock-node to send (default: the one next to airlock)");
+  cmd->add_option("--timeout", args->timeout_s, "Seconds the probe may take on each node")->default_val(60);
   cmd->add_flag("--local", args->local, "Probe this machine");
   cmd->add_option("--root", args->root, "Probe a captured tree (as written by airlock-node capture) instead");
   cmd->add_flag("--json", args->json, "Print the airlock.facts/v1 JSON document");
   cmd->add_flag("-q,--quiet", args->quiet, "Print only errors");
-  on_run(cmd, args, ctx, [](const ProbeArgs& a) { return run_probe(a); });
+  cmd->callback([args, &ctx] {
+    apply_verbosity(ctx, args->quiet || args->json);
+    if (!args->fleet.inventory.empty()) {
+      ctx.exit_code = run_fleet_probe(*args);
+      return;
+    }
+    auto st = run_probe(*args);
+    ctx.exit_code = st.ok() ? 0 : report_error(st.error(), args->json);
+  });
 }
 
 }  // namespace airlock::cli

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "common/result.h"
@@ -22,7 +23,7 @@ struct Bastion {
   std::string name;
   std::string address;  // numeric IP or resolvable name (resolved once, up front)
   int port = 22;
-  std::string user;
+  std::string user;                                // default: defaults' user, else "root"
   std::string identity_file;                       // absolute (resolved against the inventory's folder)
   std::vector<std::string> host_key_fingerprints;  // "SHA256:<base64, no padding>" as ssh-keygen -l prints
   int max_startups = 10;                           // cap on concurrent unauthenticated connections through it
@@ -55,11 +56,16 @@ struct Inventory {
   int command_timeout_s = 600;               // `ssh: command_timeout:`
   int max_startups = 10;                     // `ssh: max_startups:` per sshd
 
+  std::unordered_map<std::string, size_t> host_index;  // name -> position in hosts (parse fills it)
+
+  // The host of that name, or nullptr. O(1) through host_index (falls back to a scan when
+  // hosts was changed after parsing).
   const Host* find(std::string_view name) const;
   // Hosts selected by role/label/group names (-g: a host matches if any of its roles, groups,
   // or "key=value" labels matches one of `selectors`) and/or a node set pattern (-w). Both
-  // empty: all hosts. Unknown names in -w are an error naming them; a -g that matches nothing
-  // is an error too (a typo must not silently select nothing).
+  // empty: all hosts. Both given: the hosts that pass both (-g narrows -w). The result is in
+  // inventory order. Unknown names in -w are an error naming them (kInvalidArgument); a -g that
+  // matches nothing is an error too (a typo must not silently select nothing).
   Result<std::vector<const Host*>> select(const std::vector<std::string>& selectors,
                                           std::string_view nodeset) const;
 };

@@ -18,9 +18,20 @@ namespace airlock::inventory {
 // A set larger than `limit` names is refused (kLimit) before it is built.
 Result<std::vector<std::string>> expand_nodeset(std::string_view pattern, size_t limit = 1'000'000);
 
+// Where a pattern went wrong, for callers that place the error in their own file (the
+// inventory reports "inventory.yaml:12:8: ..."): the 1-based column inside the pattern and
+// the reason without the "pattern: column N: " prefix. Filled only when an error is returned.
+struct NodesetError {
+  size_t column = 0;
+  std::string reason;
+};
+Result<std::vector<std::string>> expand_nodeset(std::string_view pattern, size_t limit, NodesetError* where);
+
 // The shortest readable pattern for a set of names: names that differ only in their last
-// number fold into one range ("gpu[001-064,066-128]"); padding is kept ("n[08-11]" only when
-// both are 2 digits wide, "n[8-9],n[10-11]" style otherwise); other names stay as they are.
+// number fold into one range ("gpu[001-064,066-128]"); padding is kept: n08..n11 give
+// "n[08-11]", n8..n11 give "n[8-11]", and zero-padded and unpadded numbers never share a range
+// ("n[8-9],n[08,10]"), so expand(fold(names)) gives exactly the names back. Names without a
+// number stay as they are. O(n log n): grouped in a hash map, each group sorted once.
 // Output order is sorted by prefix, then by number. fold(expand(p)) == p for folded input.
 std::string fold_nodeset(const std::vector<std::string>& names);
 

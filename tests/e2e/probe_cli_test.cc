@@ -33,7 +33,7 @@ TEST(ProbeCli, LocalJsonHasTheSchema) {
 TEST(ProbeCli, NeedsATarget) {
   auto r = airlock({"probe"});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.err.find("give --local (this machine) or --root DIR"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("give -i INVENTORY (the fleet), --local (this machine) or --root DIR"), std::string::npos) << r.err;
 }
 
 }  // namespace

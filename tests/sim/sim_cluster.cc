@@ -1,6 +1,7 @@
 #include "tests/sim/sim_cluster.h"
 
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -42,6 +43,17 @@ std::string SimCluster::skip_reason() {
   return "simulated cluster unavailable: " + why;
 }
 
+std::string SimCluster::services_skip_reason() {
+  const char* env = getenv("SIMCLUSTER_SYSTEMCTL");
+  std::string path = env && *env ? env : "/opt/airlock-test/systemctl/usr/bin/systemctl";
+  if (::access(path.c_str(), X_OK) != 0) {
+    return "no daemonless systemctl at " + path +
+           " (Debian package systemctl, unpacked there by scripts/setup.sh; not installed on this "
+           "machine since it conflicts with systemd): services cannot run in simulated nodes";
+  }
+  return "";
+}
+
 std::unique_ptr<SimCluster> SimCluster::start(const Options& o, std::string* error) {
   auto fail = [&](std::string msg) -> std::unique_ptr<SimCluster> {
     if (error) {
@@ -67,6 +79,8 @@ std::unique_ptr<SimCluster> SimCluster::start(const Options& o, std::string* err
   if (!o.fixture_all.empty()) args.insert(args.end(), {"--fixture-all", o.fixture_all});
   if (!o.bastion.empty()) args.insert(args.end(), {"--bastion", o.bastion});
   if (!o.user_key.empty()) args.insert(args.end(), {"--user-key", o.user_key});
+  if (!o.systemctl) args.push_back("--no-systemctl");
+  if (!o.disk_size.empty()) args.insert(args.end(), {"--disk-size", o.disk_size});
   // The script's own timeout covers the wait for sshd; this one covers everything else too.
   auto r = c->run_script(args, o.timeout + std::chrono::seconds(60));
   if (r.exit_code != 0 || r.timed_out) {
@@ -90,6 +104,7 @@ std::unique_ptr<SimCluster> SimCluster::start(const Options& o, std::string* err
   std::ifstream state(c->dir_ + "/state");
   while (std::getline(state, line)) {
     if (line.rfind("HOST_ADDR=", 0) == 0) c->host_address_ = line.substr(10);
+    if (line.rfind("SYSTEMCTL=", 0) == 0) c->systemctl_ = line.substr(10);
   }
   if (static_cast<int>(c->names_.size()) != o.n) {
     return fail("simcluster up succeeded but " + c->dir_ + "/nodes.list names " +
@@ -118,6 +133,13 @@ const std::string& SimCluster::address(const std::string& node) const {
     if (names_[i] == node) return addresses_[i];
   }
   throw std::out_of_range("no node " + node + " in the simulated cluster at " + dir_);
+}
+
+std::string SimCluster::node_path(const std::string& node, const std::string& path) const {
+  address(node);  // throws for an unknown node
+  long holder = 0;
+  std::ifstream(node_dir(node) + "/holder.pid") >> holder;
+  return "/proc/" + std::to_string(holder) + "/root" + (path.empty() || path[0] != '/' ? "/" : "") + path;
 }
 
 ProcessResult SimCluster::run_script(const std::vector<std::string>& args, std::chrono::milliseconds timeout) const {

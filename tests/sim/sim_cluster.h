@@ -34,6 +34,15 @@ class SimCluster {
     std::string user_key;                            // client private key; generated when empty
     std::string dir;                                 // cluster folder; a fresh temp folder when empty
     std::chrono::seconds timeout{120};               // for `up`
+    // Services per node: Debian's daemonless systemctl (unpacked by scripts/setup.sh into
+    // /opt/airlock-test/systemctl; SIMCLUSTER_SYSTEMCTL overrides) bound over /usr/bin/systemctl,
+    // with a private /run, /etc/systemd/system, /usr/lib/systemd/system and /var/log. Used when
+    // it is there (see services_skip_reason()); false: --no-systemctl.
+    bool systemctl = true;
+    // e.g. "64M": /opt/airlock and /var/lib/airlock are tmpfs of that size inside each node
+    // (fault fill-disk PATH / free-disk [PATH]); read them with exec() or node_path(). Empty:
+    // bound from node_dir()/opt-airlock and var-lib-airlock as usual.
+    std::string disk_size;
   };
 
   // Empty when this machine can run a cluster; otherwise why not (not root, no sshd, no ip,
@@ -42,6 +51,9 @@ class SimCluster {
   // Runs `simcluster up`. nullptr on failure, with the script's output in *error (or on stderr).
   static std::unique_ptr<SimCluster> start(const Options& options, std::string* error = nullptr);
   static std::string script_path();
+  // Empty when `up` will give nodes the daemonless systemctl (services run for real); otherwise
+  // why not (it is not unpacked here: run scripts/setup.sh), for GTEST_SKIP().
+  static std::string services_skip_reason();
 
   ~SimCluster();
   SimCluster(const SimCluster&) = delete;
@@ -60,6 +72,11 @@ class SimCluster {
   const std::string& host_address() const { return host_address_; }
   // The last `up`'s one-line summary.
   const std::string& summary() const { return summary_; }
+  // The daemonless systemctl bound over /usr/bin/systemctl in the nodes; empty when none.
+  const std::string& systemctl_path() const { return systemctl_; }
+  // `path` inside the node as seen from this machine: /proc/HOLDER/root/path (the node's mount
+  // namespace). For what is not in node_dir(), like the --disk-size tmpfs and the node's /run.
+  std::string node_path(const std::string& node, const std::string& path) const;
 
   // `simcluster fault --dir DIR NODE ACTION...`: {"stop-sshd"}, {"shape", "10mbit"}, ...
   ProcessResult fault(const std::string& node, const std::vector<std::string>& action) const;
@@ -88,6 +105,7 @@ class SimCluster {
   std::vector<std::string> addresses_;
   std::string host_address_;
   std::string summary_;
+  std::string systemctl_;
 };
 
 }  // namespace airlock::sim

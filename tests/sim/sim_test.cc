@@ -1,8 +1,18 @@
 // The simulated cluster itself (tests/sim/simcluster): nodes see their fixture, not this
-// machine; their /var/lib/airlock is private; faults do what they say; a bastion works; down
-// leaves nothing behind; 50 nodes come up and go down quickly. Needs root: skips without it.
+// machine; their /var/lib/airlock is private; faults do what they say; a bastion works; services
+// run under the daemonless systemctl and outlive the SSH session that started them; a full disk
+// is full on that node only; down leaves nothing behind; 50 nodes come up and go down quickly.
+// Needs root: skips without it.
+#include <arpa/inet.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <thread>
 
 #include <algorithm>
 #include <chrono>
@@ -60,6 +70,45 @@ std::string state_value(const std::string& dir, const std::string& key) {
     }
   }
   return "";
+}
+
+// GET http://addr:port/path with a 2 s timeout; the response (headers and body), or "" when the
+// connection fails.
+std::string http_get(const std::string& addr, int port, const std::string& path) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return "";
+  timeval tv{2, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(static_cast<uint16_t>(port));
+  std::string out;
+  if (::inet_pton(AF_INET, addr.c_str(), &sa.sin_addr) == 1 &&
+      ::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0) {
+    std::string req = "GET " + path + " HTTP/1.0\r\nHost: " + addr + "\r\n\r\n";
+    if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size())) {
+      char buf[4096];
+      ssize_t n;
+      while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) out.append(buf, static_cast<size_t>(n));
+    }
+  }
+  ::close(fd);
+  return out;
+}
+
+// Polls http_get until `want(response)` or the deadline.
+template <typename Pred>
+std::string http_until(const std::string& addr, int port, const std::string& path, Pred want,
+                       std::chrono::milliseconds deadline = std::chrono::seconds(10)) {
+  auto end = std::chrono::steady_clock::now() + deadline;
+  std::string r;
+  do {
+    r = http_get(addr, port, path);
+    if (want(r)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  } while (std::chrono::steady_clock::now() < end);
+  return r;
 }
 
 class SimClusterTest : public ::testing::Test {
@@ -208,9 +257,134 @@ TEST_F(SimClusterTest, BastionReachesTheOthers) {
   EXPECT_NE(log.find("from " + c->address("node001")), std::string::npos) << log;
 }
 
+TEST_F(SimClusterTest, ServicesRunUnderTheDaemonlessSystemctl) {
+  if (auto why = SimCluster::services_skip_reason(); !why.empty()) GTEST_SKIP() << why;
+  if (!fs::exists("/bin/busybox")) GTEST_SKIP() << "no /bin/busybox (Debian: busybox-static) for the demo service";
+  SimCluster::Options o;
+  o.n = 2;
+  std::string err;
+  auto c = SimCluster::start(o, &err);
+  ASSERT_TRUE(c) << err;
+  ASSERT_FALSE(c->systemctl_path().empty()) << c->summary();
+  const std::string addr = c->address("node001");
+
+  // The node's systemctl is the daemonless one; its units folder is the node's own.
+  auto v = c->ssh("node001", "systemctl --version");
+  EXPECT_NE(v.out.find("systemctl.py"), std::string::npos) << v.out << v.err;
+  auto clean = c->ssh("node001", "ls -A /etc/systemd/system /usr/lib/systemd/system");
+  EXPECT_EQ(clean.out, "/etc/systemd/system:\n\n/usr/lib/systemd/system:\n") << clean.out << clean.err;
+
+  // Install, enable and start a unit over SSH; the session ends right after.
+  const std::string unit = "[Unit]\nDescription=demo\n[Service]\nExecStart=/bin/busybox httpd -f -p " + addr +
+                           ":8080 -h /tmp\n[Install]\nWantedBy=multi-user.target\n";
+  auto r = c->ssh("node001", "printf '" + unit + "' >/etc/systemd/system/demo.service && echo hello-node001 >/tmp/index.html"
+                  " && systemctl daemon-reload && systemctl enable demo && systemctl start demo && systemctl is-active demo");
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(r.out, "active\n") << r.err;
+  EXPECT_TRUE(fs::exists(c->node_dir("node001") + "/etc-systemd-system/demo.service"));
+  EXPECT_TRUE(fs::is_symlink(c->node_dir("node001") + "/etc-systemd-system/multi-user.target.wants/demo.service"));
+  EXPECT_TRUE(fs::exists(c->node_dir("node001") + "/var-log/journal/demo.service.log"));
+
+  // It outlived the SSH session: it answers from the root namespace, and a new session sees it.
+  auto body = http_until(addr, 8080, "/index.html", [](const std::string& s) { return !s.empty(); });
+  EXPECT_NE(body.find("hello-node001"), std::string::npos) << body;
+  auto pid_line = c->ssh("node001", "systemctl show -p MainPID demo");
+  ASSERT_EQ(pid_line.out.rfind("MainPID=", 0), 0u) << pid_line.out << pid_line.err;
+  pid_t main_pid = std::stoi(pid_line.out.substr(8));
+  EXPECT_TRUE(alive(main_pid));
+  EXPECT_EQ(c->ssh("node001", "systemctl is-active demo").out, "active\n");
+  // Its status lives in the node's private /run.
+  EXPECT_NE(read_file(c->node_path("node001", "/run/demo.service.status")).find("MainPID="), std::string::npos);
+
+  // Nor does sshd going away stop it.
+  ASSERT_EQ(c->fault("node001", {"stop-sshd"}).exit_code, 0);
+  EXPECT_NE(http_get(addr, 8080, "/index.html").find("hello-node001"), std::string::npos);
+  ASSERT_EQ(c->fault("node001", {"start-sshd"}).exit_code, 0);
+
+  // The other node knows nothing of it.
+  auto other = c->ssh("node002", "systemctl is-active demo; ls -A /run /etc/systemd/system");
+  EXPECT_EQ(other.out.find("active\n"), std::string::npos) << other.out;
+  EXPECT_EQ(other.out.find("demo"), std::string::npos) << other.out;
+
+  // exec (no SSH) drives it too: restart gives a new main pid.
+  auto re = c->exec("node001", {"systemctl", "restart", "demo"});
+  EXPECT_EQ(re.exit_code, 0) << re.err;
+  auto pid2 = c->ssh("node001", "systemctl show -p MainPID demo").out;
+  EXPECT_NE(pid2, pid_line.out);
+  body = http_until(addr, 8080, "/index.html", [](const std::string& s) { return !s.empty(); });
+  EXPECT_NE(body.find("hello-node001"), std::string::npos) << body;
+
+  // stop: inactive, and nothing listens any more.
+  auto st = c->ssh("node001", "systemctl stop demo; systemctl is-active demo");
+  EXPECT_EQ(st.out, "inactive\n") << st.err;
+  body = http_until(addr, 8080, "/index.html", [](const std::string& s) { return s.empty(); });
+  EXPECT_EQ(body, "");
+
+  // A started service is in the node's network namespace: down ends it.
+  ASSERT_EQ(c->ssh("node001", "systemctl start demo && systemctl is-active demo").out, "active\n");
+  pid_t last = std::stoi(c->ssh("node001", "systemctl show -p MainPID demo").out.substr(8));
+  ASSERT_TRUE(alive(last));
+  EXPECT_EQ(c->down().exit_code, 0);
+  EXPECT_FALSE(alive(last));
+}
+
+TEST_F(SimClusterTest, FillDiskFillsThatNodeOnly) {
+  SimCluster::Options o;
+  o.n = 2;
+  o.disk_size = "16M";
+  std::string err;
+  auto c = SimCluster::start(o, &err);
+  ASSERT_TRUE(c) << err;
+  auto df = c->exec("node001", {"df", "-B1", "--output=size,source", "/opt/airlock", "/var/lib/airlock"});
+  EXPECT_NE(df.out.find("16777216 asim-disk\n 16777216 asim-disk\n"), std::string::npos) << df.out << df.err;
+
+  auto f = c->fault("node001", {"fill-disk", "/opt/airlock"});
+  ASSERT_EQ(f.exit_code, 0) << f.err;
+  EXPECT_NE(f.out.find("filled the filesystem at /opt/airlock"), std::string::npos) << f.out;
+
+  // A 1 MiB write fails with ENOSPC: from this machine through the node's mount namespace...
+  std::string big(1 << 20, 'x');
+  auto write_mib = [&](const std::string& node, const std::string& path) {
+    int fd = ::open(c->node_path(node, path).c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return errno;
+    size_t done = 0;
+    int e = 0;
+    while (done < big.size()) {
+      ssize_t n = ::write(fd, big.data() + done, big.size() - done);
+      if (n < 0) { e = errno; break; }
+      done += static_cast<size_t>(n);
+    }
+    if (::close(fd) != 0 && e == 0) e = errno;
+    return e;
+  };
+  EXPECT_EQ(write_mib("node001", "/opt/airlock/one-mib"), ENOSPC);
+  // ... and over SSH, as the installer would see it.
+  auto dd = c->ssh("node001", "dd if=/dev/zero of=/opt/airlock/dd-mib bs=1M count=1");
+  EXPECT_NE(dd.exit_code, 0);
+  EXPECT_NE(dd.err.find("No space left on device"), std::string::npos) << dd.err;
+  // The node's other filesystem and the other node are untouched.
+  EXPECT_EQ(write_mib("node001", "/var/lib/airlock/one-mib"), 0);
+  EXPECT_EQ(write_mib("node002", "/opt/airlock/one-mib"), 0);
+  EXPECT_EQ(c->ssh("node002", "dd if=/dev/zero of=/opt/airlock/dd-mib bs=1M count=1 2>/dev/null").exit_code, 0);
+  // The size-limited folders are in the node only, not in its folder on this machine.
+  EXPECT_TRUE(fs::is_empty(c->node_dir("node002") + "/opt-airlock"));
+
+  // free-disk undoes it.
+  auto fr = c->fault("node001", {"free-disk", "/opt/airlock"});
+  ASSERT_EQ(fr.exit_code, 0) << fr.err;
+  EXPECT_EQ(write_mib("node001", "/opt/airlock/one-mib"), 0);
+  EXPECT_EQ(c->exec("node001", {"ls", "-A", "/opt/airlock"}).out, "dd-mib\none-mib\n");
+
+  // Never this machine's disks: a path that is not on a size-limited filesystem is refused.
+  auto refused = c->fault("node001", {"fill-disk", "/tmp"});
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.err.find("--disk-size"), std::string::npos) << refused.err;
+}
+
 TEST_F(SimClusterTest, DownLeavesNothingAndIsIdempotent) {
   SimCluster::Options o;
   o.n = 3;
+  o.systemctl = false;  // and without services the node's /run and systemctl are this machine's
   o.dir = (fs::temp_directory_path() / ("airlock-sim-down-" + std::to_string(::getpid()))).string();
   fs::remove_all(o.dir);
   std::string err;
@@ -220,6 +394,8 @@ TEST_F(SimClusterTest, DownLeavesNothingAndIsIdempotent) {
   std::string hostveth = state_value(c->dir(), "HOSTVETH");
   std::string lock = state_value(c->dir(), "LOCK");
   ASSERT_FALSE(prefix.empty());
+  EXPECT_TRUE(c->systemctl_path().empty());
+  EXPECT_NE(c->exec("node001", {"findmnt", "/run"}).exit_code, 0);  // no private /run
   EXPECT_TRUE(fs::exists("/run/netns/" + prefix + "node001"));
   EXPECT_TRUE(fs::exists("/sys/class/net/" + hostveth));
   std::vector<pid_t> pids;
