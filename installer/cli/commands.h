@@ -27,6 +27,7 @@ void register_images(CLI::App& app, Context& ctx);
 void register_probe(CLI::App& app, Context& ctx);
 void register_inventory(CLI::App& app, Context& ctx);
 void register_exec(CLI::App& app, Context& ctx);
+void register_install(CLI::App& app, Context& ctx);
 void register_validate(CLI::App& app, Context& ctx);
 
 int report_error(const Error& e, bool json);

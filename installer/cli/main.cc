@@ -25,10 +25,9 @@ int main(int argc, char** argv) {
   airlock::cli::register_images(app, ctx);
   airlock::cli::register_probe(app, ctx);
   airlock::cli::register_inventory(app, ctx);
-#ifdef AIRLOCK_HAVE_VALIDATE
   airlock::cli::register_validate(app, ctx);
-#endif
   airlock::cli::register_exec(app, ctx);
+  airlock::cli::register_install(app, ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

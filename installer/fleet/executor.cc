@@ -108,7 +108,9 @@ struct InterruptGuard::State {
   bool interrupted = false;
 };
 
-InterruptGuard::InterruptGuard(Executor& ex) : s_(new State) {
+InterruptGuard::InterruptGuard(Executor& ex) : InterruptGuard([&ex] { ex.cancel(); }) {}
+
+InterruptGuard::InterruptGuard(std::function<void()> on_interrupt) : s_(new State) {
   if (::pipe(g_pipe) != 0) g_pipe[0] = g_pipe[1] = -1;
   g_signals = 0;
   struct sigaction sa {};
@@ -118,12 +120,12 @@ InterruptGuard::InterruptGuard(Executor& ex) : s_(new State) {
   ::sigaction(SIGTERM, &sa, &s_->old_term);
   State* s = s_;
   int rfd = g_pipe[0];
-  s_->watcher = std::thread([s, rfd, &ex] {
+  s_->watcher = std::thread([s, rfd, on_interrupt] {
     char c;
     if (rfd >= 0 && ::read(rfd, &c, 1) == 1 && c == 1) {
       s->interrupted = true;
       std::fprintf(stderr, "\nairlock: interrupted: stopping remote commands (Ctrl-C again to exit now)\n");
-      ex.cancel();
+      on_interrupt();
     }
   });
 }

@@ -64,6 +64,8 @@ class Executor {
 class InterruptGuard {
  public:
   explicit InterruptGuard(Executor& ex);
+  // Calls on_interrupt (from a watcher thread) at the first signal instead.
+  explicit InterruptGuard(std::function<void()> on_interrupt);
   ~InterruptGuard();
   bool interrupted() const;
 

@@ -117,15 +117,23 @@ std::vector<NodeProbe> probe_fleet(Executor& ex, const std::vector<const invento
 
   auto work = [&](const inventory::Host& h, transport::Transport& t) -> Status {
     NodeProbe& p = out[index.at(&h)];
-    std::string remote = remote_dir_for(h, opts) + "/airlock-node";
-    auto sent = t.upload(opts.node_binary, remote, opts.node_binary_sha256, 0755);
-    if (!sent.ok()) return sent.error().wrap(h.name + ": sending airlock-node to " + remote);
-    p.bytes_sent = *sent;
+    // Named by its digest, so "present" means "this very binary": one round trip when the node
+    // has it; when it does not (exit 127), send it and run again.
+    std::string remote = remote_dir_for(h, opts) + "/airlock-node-" + opts.node_binary_sha256.substr(0, 16);
     transport::ExecOptions eo;
     eo.timeout = opts.probe_timeout + std::chrono::seconds(5);
+    std::vector<std::string> argv = {remote, "probe", "--timeout", std::to_string(opts.probe_timeout.count())};
     int64_t t0 = now_ns();
-    auto r = t.exec({remote, "probe", "--timeout", std::to_string(opts.probe_timeout.count())}, eo);
+    auto r = t.exec(argv, eo);
     int64_t t1 = now_ns();
+    if (r.ok() && (r->exit_code == 127 || r->exit_code == 126) && r->out.empty()) {
+      auto sent = t.upload(opts.node_binary, remote, opts.node_binary_sha256, 0755);
+      if (!sent.ok()) return sent.error().wrap(h.name + ": sending airlock-node to " + remote);
+      p.bytes_sent = *sent;
+      t0 = now_ns();
+      r = t.exec(argv, eo);
+      t1 = now_ns();
+    }
     if (!r.ok()) return r.error().wrap(h.name + ": airlock-node probe");
     if (r->timed_out) {
       return make_error(Errc::kTimeout, h.name + ": airlock-node probe did not finish within " +

@@ -31,6 +31,23 @@ CREATE TABLE IF NOT EXISTS node_runs(
   kind TEXT NOT NULL,
   reason TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS node_runs_by_run ON node_runs(run, node);
+CREATE TABLE IF NOT EXISTS runs(
+  id TEXT PRIMARY KEY,
+  kind TEXT NOT NULL,
+  started_at_ns INTEGER NOT NULL,
+  finished_at_ns INTEGER NOT NULL,
+  status TEXT NOT NULL,
+  args TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS journal(
+  id INTEGER PRIMARY KEY,
+  run TEXT NOT NULL,
+  node TEXT NOT NULL,
+  step TEXT NOT NULL,
+  digest TEXT NOT NULL,
+  state TEXT NOT NULL,
+  at_ns INTEGER NOT NULL,
+  message TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS journal_by_run ON journal(run, node, step, id);
 )sql";
 
 // A prepared statement that finalises itself.
@@ -160,6 +177,83 @@ Result<std::vector<NodeRunRecord>> StateDb::node_runs(const std::string& run) co
   int rc;
   while ((rc = sqlite3_step(st.get())) == SQLITE_ROW) {
     out.push_back({st.text(0), st.text(1), st.i64(2), st.i64(3) != 0, st.text(4), st.text(5)});
+  }
+  if (rc != SQLITE_DONE) return db_error(db_, "state database " + path_);
+  return out;
+}
+
+Status StateDb::put_run(const RunRecord& r) {
+  std::lock_guard lk(mu_);
+  Stmt st(db_, "INSERT OR REPLACE INTO runs(id, kind, started_at_ns, finished_at_ns, status, args) "
+               "VALUES(?, ?, ?, ?, ?, ?)");
+  if (!st.ok()) return db_error(db_, "state database " + path_);
+  st.bind(1, r.id);
+  st.bind(2, r.kind);
+  st.bind(3, r.started_at_ns);
+  st.bind(4, r.finished_at_ns);
+  st.bind(5, r.status);
+  st.bind(6, r.args_json);
+  if (sqlite3_step(st.get()) != SQLITE_DONE) return db_error(db_, "state database " + path_ + ": storing run " + r.id);
+  return {};
+}
+
+namespace {
+RunRecord run_from(Stmt& st) {
+  return RunRecord{st.text(0), st.text(1), st.i64(2), st.i64(3), st.text(4), st.text(5)};
+}
+}  // namespace
+
+Result<std::optional<RunRecord>> StateDb::get_run(const std::string& id) const {
+  std::lock_guard lk(mu_);
+  Stmt st(db_, "SELECT id, kind, started_at_ns, finished_at_ns, status, args FROM runs WHERE id = ?");
+  if (!st.ok()) return db_error(db_, "state database " + path_);
+  st.bind(1, id);
+  int rc = sqlite3_step(st.get());
+  if (rc == SQLITE_ROW) return std::optional<RunRecord>(run_from(st));
+  if (rc != SQLITE_DONE) return db_error(db_, "state database " + path_);
+  return std::optional<RunRecord>();
+}
+
+Result<std::vector<RunRecord>> StateDb::recent_runs(int limit) const {
+  std::lock_guard lk(mu_);
+  Stmt st(db_, "SELECT id, kind, started_at_ns, finished_at_ns, status, args FROM runs "
+               "ORDER BY started_at_ns DESC LIMIT ?");
+  if (!st.ok()) return db_error(db_, "state database " + path_);
+  st.bind(1, int64_t{limit});
+  std::vector<RunRecord> out;
+  int rc;
+  while ((rc = sqlite3_step(st.get())) == SQLITE_ROW) out.push_back(run_from(st));
+  if (rc != SQLITE_DONE) return db_error(db_, "state database " + path_);
+  return out;
+}
+
+Status StateDb::journal(const JournalEntry& e) {
+  std::lock_guard lk(mu_);
+  Stmt st(db_, "INSERT INTO journal(run, node, step, digest, state, at_ns, message) VALUES(?, ?, ?, ?, ?, ?, ?)");
+  if (!st.ok()) return db_error(db_, "state database " + path_);
+  st.bind(1, e.run);
+  st.bind(2, e.node);
+  st.bind(3, e.step);
+  st.bind(4, e.digest);
+  st.bind(5, e.state);
+  st.bind(6, e.at_ns);
+  st.bind(7, e.message);
+  if (sqlite3_step(st.get()) != SQLITE_DONE) {
+    return db_error(db_, "state database " + path_ + ": journal " + e.node + " " + e.step);
+  }
+  return {};
+}
+
+Result<std::vector<JournalEntry>> StateDb::journal_latest(const std::string& run) const {
+  std::lock_guard lk(mu_);
+  Stmt st(db_, "SELECT run, node, step, digest, state, at_ns, message FROM journal WHERE id IN "
+               "(SELECT MAX(id) FROM journal WHERE run = ? GROUP BY node, step) ORDER BY id");
+  if (!st.ok()) return db_error(db_, "state database " + path_);
+  st.bind(1, run);
+  std::vector<JournalEntry> out;
+  int rc;
+  while ((rc = sqlite3_step(st.get())) == SQLITE_ROW) {
+    out.push_back({st.text(0), st.text(1), st.text(2), st.text(3), st.text(4), st.i64(5), st.text(6)});
   }
   if (rc != SQLITE_DONE) return db_error(db_, "state database " + path_);
   return out;

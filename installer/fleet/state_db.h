@@ -37,6 +37,27 @@ struct NodeRunRecord {
   std::string reason;
 };
 
+// One install/upgrade/rollback run: its inputs (to resume it) and how it ended.
+struct RunRecord {
+  std::string id;                 // "install-20261128T071500Z-1a2b"
+  std::string kind;               // install | upgrade | rollback
+  int64_t started_at_ns = 0;
+  int64_t finished_at_ns = 0;     // 0 while running (or killed)
+  std::string status;             // running | ok | failed | interrupted
+  std::string args_json;          // what `resume` needs to run it again
+};
+
+// The write-ahead journal: every (run, node, step, digest) goes intent -> done | failed.
+struct JournalEntry {
+  std::string run;
+  std::string node;
+  std::string step;               // plan step id
+  std::string digest;
+  std::string state;              // intent | done | failed
+  int64_t at_ns = 0;
+  std::string message;
+};
+
 class StateDb {
  public:
   ~StateDb();
@@ -49,6 +70,13 @@ class StateDb {
   // The newest facts of every node that has any, by node name.
   Result<std::vector<FactsRecord>> latest_facts() const;
   Result<std::vector<NodeRunRecord>> node_runs(const std::string& run) const;
+  Status put_run(const RunRecord& r);  // insert or replace
+  Result<std::optional<RunRecord>> get_run(const std::string& id) const;
+  Result<std::vector<RunRecord>> recent_runs(int limit) const;
+  Status journal(const JournalEntry& e);  // appended and committed before the step acts
+  // The latest entry of every (node, step) of a run, in journal order.
+  Result<std::vector<JournalEntry>> journal_latest(const std::string& run) const;
+
   const std::string& path() const { return path_; }
 
  private:

@@ -64,7 +64,7 @@ std::string summary(const PlanStep& s) {
     return text_of(p["kind"]) + " " + target + " (deadline " + text_of(p["deadline_s"]) + "s, soak " +
            text_of(p["soak_s"]) + "s)";
   }
-  if (a == "switch") return "current -> releases/" + text_of(p["release"]);
+  if (a == "switch") return p.contains("to") ? "current -> the " + text_of(p["to"]) + " release" : "current -> releases/" + text_of(p["release"]);
   if (a == "command") return joined(p["argv"], " ") + (p.contains("creates") ? " (unless " + text_of(p["creates"]) + ")" : "");
   if (a == "remove") return joined(p["paths"], " ");
   return "";

@@ -26,6 +26,11 @@ bool is_release_path(const std::string& p) {
   return true;
 }
 
+bool valid_release_name(const std::string& r) {
+  if (r.empty() || r == "." || r == ".." || r.size() > 200) return false;
+  return r.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-+") == std::string::npos;
+}
+
 bool is_absolute_file(const std::string& p) {
   return !p.empty() && p[0] == '/' && p.back() != '/' && p.find("/../") == std::string::npos &&
          !(p.size() >= 3 && p.compare(p.size() - 3, 3, "/..") == 0);
@@ -204,7 +209,21 @@ Result<ResolvedStep> resolve_step(const Step& step, const NodeInputs& in) {
   if (a == "command") return command_step(step, in);
   ResolvedStep out;
   if (a == "switch") {
-    out.params = {{"release", in.release}};
+    if (!step.args.contains("to")) {
+      out.params = {{"release", in.release}};
+    } else {
+      // {to: last-good|previous}: the node picks the release from its state (airlock-node switch
+      // --to-last-good / --to-previous); anything else names a release.
+      TRY_ASSIGN(std::string to, render(step.args["to"], step, *in.ctx));
+      if (to == "last-good" || to == "previous") {
+        out.params = {{"to", to}};
+      } else if (valid_release_name(to)) {
+        out.params = {{"release", to}};
+      } else {
+        return make_error(Errc::kInvalidArgument,
+                          "switch.to `" + to + "` is not last-good, previous or a release name (letters, digits, . _ - +)");
+      }
+    }
   } else if (a == "template") {
     TRY_ASSIGN(std::string dest, render(step.args["dest"], step, *in.ctx));
     if (!is_absolute_file(dest)) return make_error(Errc::kInvalidArgument, "template.dest `" + dest + "` is not an absolute file path");

@@ -198,7 +198,16 @@ Status Loader::service(const YAML::Node& v, Step* s) {
 }
 
 Status Loader::action_args(const std::string& action, const YAML::Node& key, const YAML::Node& v, Step* s) {
-  if (action == "stage" || action == "switch") return no_args(v, action);
+  if (action == "stage") return no_args(v, action);
+  if (action == "switch") {
+    // switch: {} (this plan's release) or {to: last-good | previous | RELEASE} (rendered).
+    if (v.IsNull() || (v.IsMap() && v.size() == 0)) return {};
+    TRY_STATUS(doc_.check_keys(v, {"to"}, "switch"));
+    if (!v.IsMap() || !v["to"]) return doc_.err(v, "switch takes {} or {to: last-good | previous | RELEASE}");
+    TRY_ASSIGN(std::string to, value(v["to"], "switch.to"));  // non-empty text
+    s->args["to"] = to;
+    return {};
+  }
   if (action == "files") return files(v, s);
   if (action == "health") return health(v, s);
   if (action == "service") return service(v, s);
@@ -319,7 +328,7 @@ Status Loader::step(const YAML::Node& item, Step* s) {
 
 Result<Phase> Loader::phase(const YAML::Node& n, size_t index) {
   std::string what = "phases[" + std::to_string(index) + "]";
-  TRY_STATUS(doc_.check_keys(n, {"name", "hosts", "concurrency", "max_fail", "stop_on_failure", "steps"}, what));
+  TRY_STATUS(doc_.check_keys(n, {"name", "hosts", "concurrency", "max_fail", "stop_on_failure", "rolling", "steps"}, what));
   if (!n.IsMap()) return doc_.err(n, what + " must be a mapping");
   Phase p;
   p.defined_at = doc_.where(n);
@@ -343,6 +352,9 @@ Result<Phase> Loader::phase(const YAML::Node& n, size_t index) {
   }
   if (n["stop_on_failure"]) {
     TRY_ASSIGN(p.stop_on_failure, doc_.boolean(n["stop_on_failure"], "stop_on_failure"));
+  }
+  if (n["rolling"]) {
+    TRY_ASSIGN(p.rolling, doc_.boolean(n["rolling"], "rolling"));
   }
   YAML::Node steps = n["steps"];
   if (!steps || !steps.IsSequence() || steps.size() == 0) {

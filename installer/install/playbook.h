@@ -33,7 +33,8 @@ struct Step {
   // The arguments, checked and normalised (durations in ms; defaults filled), unrendered:
   //   stage {}            driver {component?}       images {target, runtime, only[]}
   //   files {files:[{component, path, mode}]}       template {src, dest, mode}
-  //   switch {}           service {name, unit?, state, enabled}
+  //   switch {} or {to}   (to: "last-good", "previous" or a release name, unrendered)
+//   service {name, unit?, state, enabled}
   //   health {kind: http|tcp|exec, target (text, or argv list for exec), expect_status,
   //           deadline_ms, soak_ms, interval_ms}
   //   command {argv[], timeout_ms, creates}         remove {paths[]}
@@ -49,6 +50,10 @@ struct Phase {
   int concurrency = 64;
   std::string max_fail = "0";      // "N" or "P%"
   bool stop_on_failure = true;
+  // airlock upgrade/rollback run this phase under the rollout scheduler (rollout.h: canary,
+  // batches, one max_unavailable budget, max_fail from the command line) instead of
+  // concurrency/max_fail; airlock install runs it like any other phase.
+  bool rolling = false;
   std::vector<Step> steps;
   std::string defined_at;
 };

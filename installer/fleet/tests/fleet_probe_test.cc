@@ -25,11 +25,13 @@ std::string fixture(const std::string& name) {
 }
 
 // A node whose clock runs `skew_ms` ahead and whose probe prints `facts` (with the time added).
+// The first run finds no airlock-node there (exit 127, as sh says "not found").
 FakeNode node_printing(std::string facts_text, int64_t skew_ms) {
-  return FakeNode{.on_exec = [facts_text, skew_ms](const std::string&, const std::vector<std::string>& argv,
-                                                    const std::string&) {
+  auto calls = std::make_shared<int>(0);
+  return FakeNode{.on_exec = [facts_text, skew_ms, calls](const std::string&, const std::vector<std::string>& argv,
+                                                           const std::string&) {
     ExecResult r;
-    if (argv.size() < 2 || argv[1] != "probe") {
+    if (argv.size() < 2 || argv[1] != "probe" || (*calls)++ == 0) {
       r.exit_code = 127;
       return r;
     }
@@ -75,7 +77,7 @@ TEST(FleetProbe, SendsOnceStoresFactsAndSummarises) {
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(nodes[i].status.ok()) << nodes[i].status.error().describe();
   EXPECT_EQ(nodes[3].status.error().code, Errc::kUnreachable);
   EXPECT_GT(nodes[0].bytes_sent, 0u);
-  EXPECT_EQ(f.record("gpu01").files.at("/var/lib/airlock/bin/airlock-node"), "ab");
+  EXPECT_EQ(f.record("gpu01").files.at("/var/lib/airlock/bin/airlock-node-ab"), "ab");
   EXPECT_NEAR(nodes[2].record.skew_ns / 1e6, 250, 50);
   EXPECT_NEAR(nodes[0].record.skew_ns / 1e6, 0, 50);
 

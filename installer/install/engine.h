@@ -1,0 +1,93 @@
+// The install engine: applies a plan (plan.h) across the fleet. Phases run in order; within a
+// phase each node runs its steps in order, at most `concurrency` nodes at once. Every step is
+// journaled (intent, then done or failed) in the state database before and after it acts, and
+// recorded on the node (`airlock-node state set-step`), so a step whose digest is already done
+// there is skipped: a re-run of the same install changes nothing, and `resume` after a killed
+// installer continues where it stopped. A node whose step fails stops at that step (releases are
+// built aside and switched atomically, so nothing half-written is visible) and takes no part in
+// later phases; the phase fails when its failures exceed max_fail, and the run stops when a
+// failed phase says so.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "installer/fleet/executor.h"
+#include "installer/fleet/state_db.h"
+#include "installer/install/plan.h"
+#include "installer/inventory/inventory.h"
+#include "installer/transport/transport.h"
+
+namespace airlock::install {
+
+struct EngineOptions {
+  std::string run_id;
+  std::string node_binary;                          // local airlock-node to send
+  std::string node_binary_sha256;                   // hex
+  std::map<std::string, std::string> content;       // content digest -> local file (verified extract)
+  std::string cache_dir;                            // local folder for rendered files to send
+  bool allow_downgrade = false;
+  bool live_counts = false;                         // redraw per-phase counts on a terminal
+};
+
+// What happened to one step of one node; the engine reports each as it happens.
+struct StepEvent {
+  std::string phase;
+  std::string node;
+  std::string step;         // plan step id
+  std::string action;
+  std::string status;       // changed | unchanged | failed
+  std::string message;      // why it was unchanged, what changed, or the error
+  uint64_t bytes_sent = 0;
+  int64_t duration_ms = 0;
+};
+
+struct PhaseResult {
+  std::string name;
+  std::vector<std::string> ok, failed, not_started;
+  bool exceeded = false;    // failures exceeded max_fail
+};
+
+struct RunResult {
+  std::vector<PhaseResult> phases;
+  std::map<std::string, std::string> node_failures;  // node -> first failure
+  size_t changed = 0, unchanged = 0;
+  uint64_t bytes_sent = 0;
+  bool stopped = false;     // a phase failed and stopped the run
+  std::string stop_reason;
+  bool interrupted = false;
+  bool ok() const { return !stopped && !interrupted && node_failures.empty(); }
+};
+
+// `max_fail` ("N" or "P%") for `total` nodes: how many failures are allowed (exceeding stops).
+size_t allowed_failures(const std::string& max_fail, size_t total);
+
+// Lets another thread (Ctrl-C) stop a run: the running phase is cancelled (its remote commands
+// killed), no later phase starts.
+class EngineControl {
+ public:
+  void cancel();
+  bool cancelled() const;
+  // Registers the running phase's executor (nullptr when none); false when already cancelled.
+  bool set_current(fleet::Executor* ex);
+
+ private:
+  mutable std::mutex mu_;
+  fleet::Executor* current_ = nullptr;
+  bool cancelled_ = false;
+};
+
+RunResult apply_plan(const Plan& plan, const inventory::Inventory& inv, transport::TransportFactory& factory,
+                     fleet::StateDb& db, const EngineOptions& opts, const std::function<void(const StepEvent&)>& on_event,
+                     EngineControl* control = nullptr);
+
+// Human summary of a run (per phase counts, failures with reasons).
+std::string render_run_summary(const Plan& plan, const RunResult& r);
+nlohmann::json run_result_json(const RunResult& r);
+
+}  // namespace airlock::install
