@@ -6,7 +6,7 @@
 # Prints wall times, ratios and airlock's peak RSS for each cluster size. A report, not a test.
 #
 # Usage: tests/bench/fleet_bench.sh [SIZES]   (default "10 50 100"; env AIRLOCK, NODE, RUNS=3,
-#        FANOUT=64, FIXTURE=dir bound over /sys on every node, NO_ANSIBLE=1)
+#        ANSIBLE_RUNS=1 (it is slow), FANOUT=64, FIXTURE=dir bound over /sys on every node, NO_ANSIBLE=1)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 AIRLOCK=${AIRLOCK:-$ROOT/build/installer/airlock}
@@ -68,7 +68,7 @@ for n in $SIZES; do
       echo "ansible_ssh_common_args='-o UserKnownHostsFile=$C/known_hosts -o StrictHostKeyChecking=yes'"
       echo "ansible_python_interpreter=/usr/bin/python3"
     } > "$WORK/hosts.ini"
-    t_ans=$(ANSIBLE_HOST_KEY_CHECKING=True median_s ansible all -i "$WORK/hosts.ini" -f "$FANOUT" -m setup)
+    t_ans=$(RUNS=${ANSIBLE_RUNS:-1} ANSIBLE_HOST_KEY_CHECKING=True median_s ansible all -i "$WORK/hosts.ini" -f "$FANOUT" -m setup)
   fi
   awk -v n="$n" -v e="$t_exec" -v p="$t_probe" -v d="$t_pdsh" -v f="$first" -v a="$t_ans" -v r="$rss" 'BEGIN {
     ap = (a == "-") ? "-" : sprintf("%.1fx", a / p);
