@@ -160,6 +160,9 @@ int run_install(const InstallArgs& in, Context& ctx) {
   auto verified = verify_and_extract(a, state_dir);
   if (!verified.ok()) return fail(verified.error());
 
+  // One session per node for the whole run: the probe and every phase reuse it.
+  transport::CachingFactory sessions(*fl.factory);
+
   // Facts: probe the nodes (a resumed run plans with the facts it had).
   std::map<std::string, json> facts;
   std::string node_bin = node_binary_path(a.node_binary);
@@ -170,7 +173,7 @@ int run_install(const InstallArgs& in, Context& ctx) {
     po.node_binary = node_bin;
     po.node_binary_sha256 = std::string(digest_hex(*node_digest));
     po.run_id = "probe-for-" + new_run_id("install");
-    fleet::Executor ex(*fl.factory, a.fleet.fanout);
+    fleet::Executor ex(sessions, a.fleet.fanout);
     fleet::InterruptGuard guard(ex);
     std::vector<fleet::NodeProbe> probed;
     {
@@ -233,7 +236,7 @@ int run_install(const InstallArgs& in, Context& ctx) {
   install::RunResult result;
   {
     fleet::InterruptGuard guard([&control] { control.cancel(); });
-    result = install::apply_plan(*plan, fl.inv, *fl.factory, **db, eo, [&](const install::StepEvent& e) {
+    result = install::apply_plan(*plan, fl.inv, sessions, **db, eo, [&](const install::StepEvent& e) {
       if (a.json) {
         json j = {{"type", "step"},     {"phase", e.phase},   {"node", e.node},          {"step", e.step},
                   {"action", e.action}, {"status", e.status}, {"message", e.message},    {"bytes_sent", e.bytes_sent},

@@ -67,4 +67,32 @@ std::unique_ptr<TransportFactory> make_default_factory(const inventory::Inventor
   return std::make_unique<DefaultFactory>(inv, settings);
 }
 
+namespace {
+// A non-owning handle on a cached transport.
+class CachedHandle : public Transport {
+ public:
+  explicit CachedHandle(Transport& t) : t_(t) {}
+  const std::string& node() const override { return t_.node(); }
+  Status connect() override { return t_.connect(); }
+  Result<ExecResult> exec(const std::vector<std::string>& argv, const ExecOptions& opts) override {
+    return t_.exec(argv, opts);
+  }
+  Result<uint64_t> upload(const std::string& local_path, const std::string& remote_path, const std::string& sha256_hex,
+                          int mode) override {
+    return t_.upload(local_path, remote_path, sha256_hex, mode);
+  }
+  void cancel() override { t_.cancel(); }
+
+ private:
+  Transport& t_;
+};
+}  // namespace
+
+std::unique_ptr<Transport> CachingFactory::open(const inventory::Host& host) {
+  std::lock_guard lk(mu_);
+  auto& slot = cache_[host.name];
+  if (!slot) slot = inner_.open(host);
+  return std::make_unique<CachedHandle>(*slot);
+}
+
 }  // namespace airlock::transport

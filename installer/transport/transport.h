@@ -7,7 +7,9 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -64,6 +66,20 @@ class TransportFactory {
   virtual ~TransportFactory() = default;
   // Does not connect; the caller calls connect() (so connection errors are per node).
   virtual std::unique_ptr<Transport> open(const inventory::Host& host) = 0;
+};
+
+// Keeps one transport per host for as long as it lives, so a run with several phases (probe,
+// stage, drivers, services...) connects and authenticates to each node once. open() hands out
+// a handle to the cached transport; a node is used by one phase at a time.
+class CachingFactory : public TransportFactory {
+ public:
+  explicit CachingFactory(TransportFactory& inner) : inner_(inner) {}
+  std::unique_ptr<Transport> open(const inventory::Host& host) override;
+
+ private:
+  TransportFactory& inner_;
+  std::mutex mu_;
+  std::map<std::string, std::unique_ptr<Transport>> cache_;
 };
 
 struct SshSettings {
