@@ -78,17 +78,6 @@ Result<std::string> find_playbook(const std::string& given, const std::string& n
                                          "; give --playbook FILE or set AIRLOCK_PLAYBOOKS");
 }
 
-std::string node_binary_path(const std::string& given) {
-  if (!given.empty()) return given;
-  if (const char* e = std::getenv("AIRLOCK_NODE_BINARY"); e && *e) return e;
-  std::error_code ec;
-  auto self = fs::read_symlink("/proc/self/exe", ec).parent_path();
-  for (const auto& p : {self / "airlock-node", self / "../lib/airlock/airlock-node", self / "../probes/airlock-node"}) {
-    if (::access(p.c_str(), X_OK) == 0) return fs::weakly_canonical(p, ec).string();
-  }
-  return (self / "airlock-node").string();
-}
-
 // Verifies the bundle and extracts its file components once per manifest digest into the
 // state folder; returns the manifest and content digest -> local file.
 struct Verified {
@@ -165,7 +154,9 @@ int run_install(const InstallArgs& in, Context& ctx) {
 
   // Facts: probe the nodes (a resumed run plans with the facts it had).
   std::map<std::string, json> facts;
-  std::string node_bin = node_binary_path(a.node_binary);
+  auto found = find_node_binary(a.node_binary);
+  if (!found.ok()) return fail(found.error());
+  std::string node_bin = *found;
   auto node_digest = sha256_file(node_bin);
   if (!node_digest.ok()) return fail(node_digest.error().wrap("airlock-node " + node_bin));
   if (a.resume.empty()) {

@@ -134,21 +134,6 @@ void render(const nlohmann::json& f) {
   if (shared == 0) std::printf("  none\n");
 }
 
-// The airlock-node to send: --node-binary, $AIRLOCK_NODE_BINARY, or next to this program
-// (installed: same folder or ../lib/airlock; build tree: ../probes).
-Result<std::string> find_node_binary(const std::string& given) {
-  if (!given.empty()) return given;
-  if (const char* e = std::getenv("AIRLOCK_NODE_BINARY"); e && *e) return std::string(e);
-  std::error_code ec;
-  auto self = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path();
-  for (const auto& p : {self / "airlock-node", self / "../lib/airlock/airlock-node", self / "../../probes/airlock-node",
-                        self / "../probes/airlock-node"}) {
-    if (::access(p.c_str(), X_OK) == 0) return std::filesystem::weakly_canonical(p, ec).string();
-  }
-  return make_error(Errc::kNotFound, "airlock-node not found next to " + self.string() +
-                                         "; give --node-binary PATH or set AIRLOCK_NODE_BINARY");
-}
-
 std::string run_id_now() {
   char buf[32];
   std::time_t t = std::time(nullptr);

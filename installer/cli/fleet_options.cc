@@ -1,6 +1,11 @@
 // Shared fleet options (see fleet_options.h).
 #include "installer/cli/fleet_options.h"
 
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+
 namespace airlock::cli {
 
 void add_fleet_options(CLI::App* cmd, FleetArgs& a, bool inventory_required) {
@@ -25,6 +30,18 @@ Result<std::unique_ptr<Fleet>> open_fleet(const FleetArgs& a) {
   s.max_startups = f->inv.max_startups;
   f->factory = transport::make_default_factory(f->inv, s);
   return f;
+}
+
+Result<std::string> find_node_binary(const std::string& given) {
+  if (!given.empty()) return given;
+  if (const char* e = std::getenv("AIRLOCK_NODE_BINARY"); e && *e) return std::string(e);
+  std::error_code ec;
+  auto self = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path();
+  for (const auto& p : {self / "airlock-node", self / "../lib/airlock/airlock-node", self / "../probes/airlock-node"}) {
+    if (::access(p.c_str(), X_OK) == 0) return std::filesystem::weakly_canonical(p, ec).string();
+  }
+  return make_error(Errc::kNotFound, "airlock-node not found next to " + self.string() +
+                                         "; give --node-binary PATH or set AIRLOCK_NODE_BINARY");
 }
 
 }  // namespace airlock::cli

@@ -36,4 +36,8 @@ struct Fleet {
 // this returns (hosts point into inv), hence the unique_ptr.
 Result<std::unique_ptr<Fleet>> open_fleet(const FleetArgs& a);
 
+// The airlock-node to send to nodes: --node-binary, $AIRLOCK_NODE_BINARY, or next to this program
+// (installed: same folder or ../lib/airlock; build tree: ../probes).
+Result<std::string> find_node_binary(const std::string& given);
+
 }  // namespace airlock::cli
