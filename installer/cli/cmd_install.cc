@@ -7,9 +7,7 @@
 
 #include <chrono>
 #include <cstdio>
-#include <ctime>
 #include <filesystem>
-#include <random>
 
 #include "bundle/verify.h"
 #include "common/fs.h"
@@ -18,6 +16,7 @@
 #include "installer/cli/commands.h"
 #include "installer/cli/exit_codes.h"
 #include "installer/cli/fleet_options.h"
+#include "installer/cli/install_common.h"
 #include "installer/fleet/fleet_probe.h"
 #include "installer/install/engine.h"
 #include "installer/install/planner.h"
@@ -44,73 +43,6 @@ struct InstallArgs {
   bool json = false;
   bool quiet = false;
 };
-
-int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-std::string new_run_id(const std::string& kind) {
-  char buf[48];
-  std::time_t t = std::time(nullptr);
-  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", std::gmtime(&t));
-  std::random_device rd;
-  char tail[8];
-  std::snprintf(tail, sizeof tail, "%04x", rd() & 0xffff);
-  return kind + "-" + buf + "-" + tail;
-}
-
-// The shipped playbooks: --playbook, $AIRLOCK_PLAYBOOKS, or beside this program (installed:
-// ../share/airlock/playbooks; build tree: ../../playbooks, or the source tree it was built from).
-Result<std::string> find_playbook(const std::string& given, const std::string& name) {
-  if (!given.empty()) return given;
-  std::vector<fs::path> dirs;
-  if (const char* e = std::getenv("AIRLOCK_PLAYBOOKS"); e && *e) dirs.emplace_back(e);
-  std::error_code ec;
-  auto self = fs::read_symlink("/proc/self/exe", ec).parent_path();
-  dirs.push_back(self / "../share/airlock/playbooks");
-  dirs.push_back(self / "../../playbooks");
-  dirs.emplace_back(AIRLOCK_SOURCE_PLAYBOOKS);
-  for (const auto& d : dirs) {
-    if (fs::exists(d / name, ec)) return fs::weakly_canonical(d / name, ec).string();
-  }
-  return make_error(Errc::kNotFound, "playbook " + name + " not found beside " + self.string() +
-                                         "; give --playbook FILE or set AIRLOCK_PLAYBOOKS");
-}
-
-// Verifies the bundle and extracts its file components once per manifest digest into the
-// state folder; returns the manifest and content digest -> local file.
-struct Verified {
-  bundle::Manifest manifest;
-  std::map<std::string, std::string> content;
-};
-
-Result<Verified> verify_and_extract(const InstallArgs& a, const std::string& state_dir) {
-  bundle::VerifyOptions vo;
-  TRY_ASSIGN(vo.keys, load_public_keys(a.pubs));
-  if (vo.keys.empty()) return make_error(Errc::kInvalidArgument, "give the bundle's public key(s) with --pub");
-  vo.now = std::time(nullptr);
-  vo.allow_expired = a.allow_expired;
-  vo.progress = !a.quiet && !a.json;
-  TRY_ASSIGN(bundle::VerifyResult first, bundle::verify_bundle(a.bundle, vo));
-  std::string dir = state_dir + "/bundles/" + std::string(digest_hex(first.manifest_digest));
-  std::error_code ec;
-  if (!fs::exists(dir, ec)) {
-    fs::create_directories(state_dir + "/bundles", ec);
-    vo.extract_to = dir;
-    auto second = bundle::verify_bundle(a.bundle, vo);
-    if (!second.ok()) return second.error().wrap("extracting " + a.bundle);
-  }
-  Verified v{first.manifest, {}};
-  for (const auto& c : v.manifest.components) {
-    if (!bundle::is_file_component(c.type) || !c.blob) continue;
-    std::string digest = c.content ? c.content->digest : c.blob->digest;
-    for (const auto& e : fs::directory_iterator(dir + "/components/" + c.name, ec)) {
-      v.content[digest] = e.path().string();
-    }
-  }
-  return v;
-}
 
 int run_install(const InstallArgs& in, Context& ctx) {
   InstallArgs a = in;
@@ -146,7 +78,7 @@ int run_install(const InstallArgs& in, Context& ctx) {
   if (!opened.ok()) return fail(opened.error());
   auto& fl = **opened;
   std::string state_dir = fs::path(state_path).parent_path().string();
-  auto verified = verify_and_extract(a, state_dir);
+  auto verified = verify_and_extract({a.bundle, a.pubs, a.allow_expired, !a.quiet && !a.json}, state_dir);
   if (!verified.ok()) return fail(verified.error());
 
   // One session per node for the whole run: the probe and every phase reuse it.
@@ -160,33 +92,13 @@ int run_install(const InstallArgs& in, Context& ctx) {
   auto node_digest = sha256_file(node_bin);
   if (!node_digest.ok()) return fail(node_digest.error().wrap("airlock-node " + node_bin));
   if (a.resume.empty()) {
-    fleet::ProbeOptions po;
-    po.node_binary = node_bin;
-    po.node_binary_sha256 = std::string(digest_hex(*node_digest));
-    po.run_id = "probe-for-" + new_run_id("install");
-    fleet::Executor ex(sessions, a.fleet.fanout);
-    fleet::InterruptGuard guard(ex);
-    std::vector<fleet::NodeProbe> probed;
-    {
-      fleet::CountsDisplay display("probe", ex, !a.quiet && !a.json);
-      probed = fleet::probe_fleet(ex, fl.hosts, po, db->get());
-    }
-    std::vector<std::string> failed;
-    for (const auto& p : probed) {
-      if (!p.status.ok()) {
-        failed.push_back(p.node);
-        log::error(p.status.error().describe());
-      }
-    }
-    if (guard.interrupted()) return 130;
-    if (!failed.empty()) {
-      return fail(make_error(Errc::kUnreachable, "could not probe " + inventory::fold_nodeset(failed) +
-                                                     "; fix them or leave them out with -w/-g"));
-    }
+    auto probed = probe_for_run(sessions, fl.hosts, node_bin, std::string(digest_hex(*node_digest)), **db,
+                                a.fleet.fanout, !a.quiet && !a.json, "install");
+    if (!probed.ok()) return probed.error().code == Errc::kCancelled ? 130 : fail(probed.error());
   }
-  auto latest = (*db)->latest_facts();
+  auto latest = latest_facts(**db);
   if (!latest.ok()) return fail(latest.error());
-  for (const auto& rec : *latest) facts[rec.node] = json::parse(rec.facts_json, nullptr, false);
+  facts = std::move(*latest);
 
   auto plan = install::make_plan(*pb, fl.inv, fl.hosts, facts, verified->manifest);
   if (!plan.ok()) return fail(plan.error());

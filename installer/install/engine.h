@@ -19,21 +19,12 @@
 
 #include "installer/fleet/executor.h"
 #include "installer/fleet/state_db.h"
+#include "installer/install/actions.h"
 #include "installer/install/plan.h"
 #include "installer/inventory/inventory.h"
 #include "installer/transport/transport.h"
 
 namespace airlock::install {
-
-struct EngineOptions {
-  std::string run_id;
-  std::string node_binary;                          // local airlock-node to send
-  std::string node_binary_sha256;                   // hex
-  std::map<std::string, std::string> content;       // content digest -> local file (verified extract)
-  std::string cache_dir;                            // local folder for rendered files to send
-  bool allow_downgrade = false;
-  bool live_counts = false;                         // redraw per-phase counts on a terminal
-};
 
 // What happened to one step of one node; the engine reports each as it happens.
 struct StepEvent {
