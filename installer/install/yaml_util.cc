@@ -7,50 +7,6 @@
 
 namespace airlock::install {
 
-YamlDoc::YamlDoc(std::string_view text, std::string file) : file_(std::move(file)), text_(text) {
-  size_t start = 0;
-  while (start <= text.size()) {
-    size_t nl = text.find('\n', start);
-    if (nl == std::string_view::npos) nl = text.size();
-    lines_.emplace_back(text.substr(start, nl - start));
-    start = nl + 1;
-  }
-}
-
-std::string YamlDoc::where(const YAML::Node& n) const {
-  return file_ + ":" + std::to_string(n.Mark().line + 1) + ":" + std::to_string(n.Mark().column + 1);
-}
-
-std::string YamlDoc::line_text(int line0) const {
-  if (line0 < 0 || lines_.empty()) return "";
-  size_t i = std::min(static_cast<size_t>(line0), lines_.size() - 1);
-  while (i > 0 && lines_[i].find_first_not_of(" \t\r") == std::string::npos) --i;
-  const std::string& s = lines_[i];
-  size_t b = s.find_first_not_of(" \t\r");
-  size_t e = s.find_last_not_of(" \t\r");
-  return b == std::string::npos ? "" : s.substr(b, e - b + 1);
-}
-
-Error YamlDoc::err_at(int line0, int col0, const std::string& msg, const std::string& text) const {
-  return make_error(Errc::kParse, file_ + ":" + std::to_string(line0 + 1) + ":" + std::to_string(col0 + 1) +
-                                      ": " + msg + ": `" + text + "`");
-}
-
-Error YamlDoc::err(const YAML::Node& n, const std::string& msg) const {
-  std::string shown = n.IsScalar() && !n.Scalar().empty() ? n.Scalar() : line_text(n.Mark().line);
-  return err_at(n.Mark().line, n.Mark().column, msg, shown);
-}
-
-Result<YAML::Node> YamlDoc::load() const {
-  try {
-    return YAML::Load(text_);
-  } catch (const YAML::ParserException& e) {
-    return err_at(e.mark.line, e.mark.column, "YAML syntax: " + e.msg, line_text(e.mark.line));
-  } catch (const YAML::Exception& e) {
-    return err_at(e.mark.line, e.mark.column, std::string("YAML: ") + e.what(), line_text(e.mark.line));
-  }
-}
-
 Status YamlDoc::check_keys(const YAML::Node& map, const std::set<std::string>& allowed,
                            const std::string& what) const {
   if (map.IsNull()) return {};

@@ -1,7 +1,5 @@
-// Strict YAML reading for playbooks: positions as "file:line:col" (1-based), errors as
-// "file:line:col: message: `offending text`", yaml-cpp's exceptions kept inside, and the small
+// Strict YAML reading for playbooks: the shared positioned core (common/yaml) plus the small
 // typed readers the playbook parser needs (text, whole numbers, booleans, durations, lists).
-// The bundle/ and validate/ readers are private to their folders, so this is the install one.
 #pragma once
 
 #include <yaml-cpp/yaml.h>
@@ -16,22 +14,15 @@
 #include <vector>
 
 #include "common/result.h"
+#include "common/yaml/yaml_source.h"
 
 namespace airlock::install {
 
-class YamlDoc {
+class YamlDoc : public YamlSource {
  public:
-  YamlDoc(std::string_view text, std::string file);
+  using YamlSource::YamlSource;
 
-  const std::string& file() const { return file_; }
-  std::string where(const YAML::Node& n) const;  // "file:line:col"
   int line(const YAML::Node& n) const { return n.Mark().line + 1; }
-
-  // The whole document; a syntax error becomes a positioned error.
-  Result<YAML::Node> load() const;
-
-  Error err(const YAML::Node& n, const std::string& msg) const;
-  Error err_at(int line0, int col0, const std::string& msg, const std::string& text) const;
 
   // A mapping whose keys are all in `allowed` (no repeats). A null node counts as empty.
   Status check_keys(const YAML::Node& map, const std::set<std::string>& allowed, const std::string& what) const;
@@ -42,12 +33,6 @@ class YamlDoc {
   Result<int64_t> duration_ms(const YAML::Node& v, const std::string& what) const;
   Result<std::vector<std::string>> list(const YAML::Node& v, const std::string& what) const;
 
- private:
-  std::string line_text(int line0) const;
-
-  std::string file_;
-  std::string text_;
-  std::vector<std::string> lines_;
 };
 
 // "500ms", "30s", "5m", "1h" (a bare number is seconds) -> milliseconds.

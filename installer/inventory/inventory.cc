@@ -17,6 +17,7 @@
 #include <unordered_map>
 
 #include "common/fs.h"
+#include "common/yaml/yaml_source.h"
 #include "installer/inventory/nodeset.h"
 
 namespace airlock::inventory {
@@ -118,75 +119,9 @@ nlohmann::json scalar_to_json(const YAML::Node& n) {
   return s;
 }
 
-class Reader {
+class Reader : public YamlSource {
  public:
-  Reader(std::string_view text, std::string file) : file_(std::move(file)) {
-    size_t start = 0;
-    while (start <= text.size()) {
-      size_t nl = text.find('\n', start);
-      if (nl == std::string_view::npos) nl = text.size();
-      lines_.emplace_back(text.substr(start, nl - start));
-      start = nl + 1;
-    }
-  }
-
-  const std::string& file() const { return file_; }
-
-  std::string where(int line0, int col0) const {
-    return file_ + ":" + std::to_string(line0 + 1) + ":" + std::to_string(col0 + 1);
-  }
-  std::string where(const YAML::Node& n) const { return where(n.Mark().line, n.Mark().column); }
-
-  // The source line, trimmed: the offending text for anything that is not a plain value. An
-  // empty line (yaml-cpp reports a missing bracket at the next line) gives the one above it.
-  std::string line_text(int line0) const {
-    if (line0 < 0 || lines_.empty()) return "";
-    size_t i = std::min(static_cast<size_t>(line0), lines_.size() - 1);
-    while (i > 0 && lines_[i].find_first_not_of(" \t\r") == std::string::npos) --i;
-    std::string s = lines_[i];
-    size_t b = s.find_first_not_of(" \t\r");
-    size_t e = s.find_last_not_of(" \t\r");
-    return b == std::string::npos ? "" : s.substr(b, e - b + 1);
-  }
-  std::string offending(const YAML::Node& n) const {
-    if (n.IsScalar()) return n.Scalar();
-    return line_text(n.Mark().line);
-  }
-
-  Error err_at(int line0, int col0, const std::string& msg, const std::string& text) const {
-    return make_error(Errc::kParse, where(line0, col0) + ": " + msg + ": `" + text + "`");
-  }
-  Error err(const YAML::Node& n, const std::string& msg) const {
-    return err_at(n.Mark().line, n.Mark().column, msg, offending(n));
-  }
-  // For a value: its own position, or its key's when it is empty (yaml-cpp places an empty
-  // value on the next token).
-  Error err_value(const YAML::Node& key, const YAML::Node& v, const std::string& msg) const {
-    if (v.IsNull()) return err_at(key.Mark().line, key.Mark().column, msg, line_text(key.Mark().line));
-    return err(v, msg);
-  }
-
-  // Calls fn(key name, key node, value node) for every entry of a mapping, refusing keys not in
-  // `allowed` (when given) and keys given twice. A null node is an empty mapping.
-  Status each_key(const YAML::Node& map, const YAML::Node& key_of_map, const std::string& what,
-                  const std::vector<std::string>* allowed,
-                  const std::function<Status(const std::string&, const YAML::Node&, const YAML::Node&)>& fn) const {
-    if (map.IsNull()) return {};
-    if (!map.IsMap()) return err_value(key_of_map, map, what + " must be a mapping");
-    std::unordered_map<std::string, std::string> seen;
-    for (auto it = map.begin(); it != map.end(); ++it) {
-      const YAML::Node& k = it->first;
-      if (!k.IsScalar()) return err(k, what + ": keys must be plain text");
-      const std::string& name = k.Scalar();
-      if (allowed != nullptr && std::find(allowed->begin(), allowed->end(), name) == allowed->end()) {
-        return err(k, "unknown key in " + what + " (expected one of " + join(*allowed) + ")");
-      }
-      auto [prev, added] = seen.emplace(name, where(k));
-      if (!added) return err(k, what + ": key given twice (first at " + prev->second + ")");
-      TRY_STATUS(fn(name, k, it->second));
-    }
-    return {};
-  }
+  using YamlSource::YamlSource;
 
   Result<std::string> text(const YAML::Node& k, const YAML::Node& v, const std::string& what, bool allow_empty) const {
     if (v.IsNull() && allow_empty) return std::string();
@@ -254,10 +189,6 @@ class Reader {
     if (n.IsScalar()) return scalar_to_json(n);
     return nlohmann::json(nullptr);
   }
-
- private:
-  std::string file_;
-  std::vector<std::string> lines_;
 };
 
 class Parser {

@@ -30,7 +30,7 @@ class RulesParser {
   Result<Rules> parse(std::string_view text) {
     Rules rules = builtin_rules();
     rules.source = r_.file();
-    TRY_ASSIGN(YAML::Node root, r_.load(text));
+    TRY_ASSIGN(YAML::Node root, r_.load());
     if (root.IsNull()) return rules;
     if (!root.IsMap()) {
       return r_.err_at(0, 0, "a rules file is a mapping (defaults, profiles, cross_node, ignore)", r_.line_text(0));

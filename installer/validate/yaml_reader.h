@@ -1,7 +1,6 @@
-// Strict YAML reading for the rules file: positions as "file:line:col" (1-based), errors as
-// "file:line:col: message: `offending text`", mappings walked with an allow-list of keys (an
-// unknown or repeated key is an error), and typed scalars (text, whole numbers, sizes,
-// durations, lists of text). yaml-cpp's exceptions stay inside this file.
+// Strict YAML reading for the rules file: the shared positioned core (common/yaml) plus the
+// typed scalars rules need (text, whole numbers, sizes, durations, lists of text), each error
+// at the value or, when it is empty, at its key.
 #pragma once
 
 #include <yaml-cpp/yaml.h>
@@ -12,31 +11,21 @@
 #include <vector>
 
 #include "common/result.h"
+#include "common/yaml/yaml_source.h"
 #include "installer/validate/fact_path.h"
 
 namespace airlock::validate {
 
-class YamlReader {
+class YamlReader : public YamlSource {
  public:
-  YamlReader(std::string_view text, std::string file);
+  using YamlSource::YamlSource;
 
-  const std::string& file() const { return file_; }
-  std::string where(const YAML::Node& n) const;
-  std::string line_text(int line0) const;
-
-  Error err_at(int line0, int col0, const std::string& msg, const std::string& text) const;
-  Error err(const YAML::Node& n, const std::string& msg) const;
-  // For a value: its own position, or its key's when the value is empty.
-  Error err_value(const YAML::Node& key, const YAML::Node& v, const std::string& msg) const;
-
-  // Loads the document; a syntax error becomes a positioned error.
-  Result<YAML::Node> load(std::string_view text) const;
-
-  using KeyFn = std::function<Status(const std::string&, const YAML::Node&, const YAML::Node&)>;
   // fn(name, key node, value node) for each entry; `allowed` empty accepts any key (still no
   // repeats). A null node is an empty mapping.
   Status each_key(const YAML::Node& map, const YAML::Node& key_of_map, const std::string& what,
-                  const std::vector<std::string>& allowed, const KeyFn& fn) const;
+                  const std::vector<std::string>& allowed, const KeyFn& fn) const {
+    return YamlSource::each_key(map, key_of_map, what, allowed.empty() ? nullptr : &allowed, fn);
+  }
 
   Result<std::string> text(const YAML::Node& k, const YAML::Node& v, const std::string& what) const;
   Result<int64_t> integer(const YAML::Node& k, const YAML::Node& v, const std::string& what, int64_t min,
@@ -50,9 +39,6 @@ class YamlReader {
   Result<std::vector<std::string>> one_of(const YAML::Node& k, const YAML::Node& v, const std::string& what,
                                           const std::vector<std::string>& allowed) const;
 
- private:
-  std::string file_;
-  std::vector<std::string> lines_;
 };
 
 }  // namespace airlock::validate

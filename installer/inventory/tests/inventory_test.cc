@@ -276,7 +276,7 @@ TEST(Inventory, Errors) {
        "/site/inv.yaml:2:34: host a: a role is one word (no spaces, commas or '='): `big node`"},
       {"hosts:\n  a: {address: 1, labels: {a=b: c}}\n",
        "/site/inv.yaml:2:28: host a: a label name is one word (no spaces, commas or '='): `a=b`"},
-      {"hosts:\n  a: {address: 1, user: \"\"}\n", "/site/inv.yaml:2:25: host a: user must not be empty: ``"},
+      {"hosts:\n  a: {address: 1, user: \"\"}\n", "/site/inv.yaml:2:25: host a: user must not be empty: `a: {address: 1, user: \"\"}`"},
       {"bastions:\n  j: {port: 22}\nhosts:\n  a: {address: 1}\n", "/site/inv.yaml:2:3: bastion j has no address: `j`"},
       {"bastions:\n  j: {address: x, hostkey: y}\nhosts:\n  a: {address: 1}\n",
        "/site/inv.yaml:2:19: unknown key in bastion j (expected one of address, port, user, identity_file, host_key, "
