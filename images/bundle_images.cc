@@ -1,9 +1,13 @@
 // Image graphs from the verified bundle's manifests; blob reads by offset.
 #include "images/bundle_images.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <set>
 
 #include "bundle/oci_layout.h"
+#include "common/fs.h"
 #include "common/sha256.h"
 
 namespace airlock::images {
@@ -18,12 +22,37 @@ Result<BundleImages> BundleImages::open(const std::string& path, const bundle::V
   return b;
 }
 
+BundleImages BundleImages::from_files(bundle::Manifest manifest, BlobPathFn path_of) {
+  BundleImages b;
+  b.verified_.manifest = std::move(manifest);
+  b.path_of_ = std::move(path_of);
+  return b;
+}
+
 uint64_t BundleImages::blob_size(const std::string& digest) const {
   const bundle::FileEntry* f = verified_.manifest.find_file(bundle::blob_path(digest));
-  return f ? f->size : 0;
+  if (f) return f->size;
+  std::string path = path_of_ ? path_of_(digest) : "";
+  struct stat st;
+  if (!path.empty() && ::stat(path.c_str(), &st) == 0) return static_cast<uint64_t>(st.st_size);
+  return 0;
 }
 
 Status BundleImages::read_blob(const std::string& digest, uint64_t offset, char* buf, size_t len) const {
+  if (!file_) {
+    std::string path = path_of_ ? path_of_(digest) : "";
+    if (path.empty()) return make_error(Errc::kNotFound, "blob " + digest + " is not among the extracted blobs");
+    TRY_ASSIGN(UniqueFd fd, open_read(path));
+    size_t done = 0;
+    while (done < len) {
+      ssize_t n = ::pread(fd.get(), buf + done, len - done, static_cast<off_t>(offset + done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return sys_error("read " + path);
+      if (n == 0) return make_error(Errc::kIntegrity, path + " is shorter than blob " + digest + " says");
+      done += static_cast<size_t>(n);
+    }
+    return {};
+  }
   std::string member = bundle::blob_path(digest);
   auto it = verified_.data_offsets.find(member);
   if (it == verified_.data_offsets.end()) {

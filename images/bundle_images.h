@@ -32,6 +32,13 @@ struct Image {
 class BundleImages {
  public:
   static Result<BundleImages> open(const std::string& path, const bundle::VerifyOptions& opts);
+  // The images of `manifest` over blobs already verified and stored as one file each
+  // (path_of: digest -> path, "" when there is none), e.g. a bundle extracted by `airlock
+  // install`: no second verification pass. Every manifest read is hashed again (export hashes
+  // every blob it writes; a registry checks the digest of every blob pushed to it); a blob
+  // without a file is an error naming it.
+  using BlobPathFn = std::function<std::string(const std::string& digest)>;
+  static BundleImages from_files(bundle::Manifest manifest, BlobPathFn path_of);
 
   const bundle::VerifyResult& verified() const { return verified_; }
   std::vector<Image> images() const;
@@ -47,6 +54,7 @@ class BundleImages {
   Result<Image> image_of(const bundle::Component& c) const;
   bundle::VerifyResult verified_;
   std::optional<bundle::PartsPread> file_;
+  BlobPathFn path_of_;  // from_files
 };
 
 // "registry.local:5000/team/app" -> "team/app": a first path part with '.' or ':' or equal to

@@ -69,27 +69,43 @@ Result<ExportFormat> parse_export_format(const std::string& text) {
   return make_error(Errc::kInvalidArgument, "unknown --format '" + text + "' (use docker-archive or oci)");
 }
 
+Result<DockerArchiveLayout> docker_archive_layout(const Image& img, const std::string& platform) {
+  const bundle::Component& c = *img.component;
+  TRY_ASSIGN(const ImageNode* m, pick_manifest(img, platform));
+  TRY_ASSIGN(auto children, bundle::oci_children(m->bytes, m->descriptor.media_type, "image " + c.name));
+  if (children.empty()) return make_error(Errc::kIntegrity, "image " + c.name + ": manifest " + m->descriptor.digest + " has no config");
+  DockerArchiveLayout out;
+  out.blobs = children;  // config, then layers
+  out.blobs.push_back(m->descriptor);
+  out.manifest = m->descriptor;
+  out.config_digest = children[0].digest;
+  nlohmann::json layers = nlohmann::json::array();
+  for (size_t i = 1; i < children.size(); ++i) layers.push_back(bundle::blob_path(children[i].digest));
+  nlohmann::json docker_manifest = nlohmann::json::array(
+      {{{"Config", bundle::blob_path(children[0].digest)}, {"RepoTags", {c.name + ":" + c.ref}}, {"Layers", layers}}});
+  nlohmann::json index = {{"schemaVersion", 2}, {"mediaType", "application/vnd.oci.image.index.v1+json"}};
+  index["manifests"] = {{{"mediaType", m->descriptor.media_type},
+                         {"digest", m->descriptor.digest},
+                         {"size", m->descriptor.size},
+                         {"annotations",
+                          {{"io.containerd.image.name", c.name + ":" + c.ref},
+                           {"org.opencontainers.image.ref.name", c.ref}}}}};
+  out.index_json = index.dump() + "\n";
+  out.manifest_json = docker_manifest.dump() + "\n";
+  return out;
+}
+
 Status write_image_archive(const BundleImages& b, const Image& img, bundle::ByteSink& sink, const ExportOptions& opts) {
   const bundle::Component& c = *img.component;
   std::vector<Descriptor> blobs;  // what goes into blobs/sha256, in a fixed order
   nlohmann::json index = {{"schemaVersion", 2}, {"mediaType", "application/vnd.oci.image.index.v1+json"}};
-  nlohmann::json docker_manifest;
+  std::string index_text;
+  std::string docker_manifest;
   if (opts.format == ExportFormat::kDockerArchive) {
-    TRY_ASSIGN(const ImageNode* m, pick_manifest(img, opts.platform));
-    TRY_ASSIGN(auto children, bundle::oci_children(m->bytes, m->descriptor.media_type, "image " + c.name));
-    blobs = children;  // config, then layers
-    blobs.push_back(m->descriptor);
-    nlohmann::json layers = nlohmann::json::array();
-    for (size_t i = 1; i < children.size(); ++i) layers.push_back(bundle::blob_path(children[i].digest));
-    docker_manifest = nlohmann::json::array({{{"Config", bundle::blob_path(children[0].digest)},
-                                              {"RepoTags", {c.name + ":" + c.ref}},
-                                              {"Layers", layers}}});
-    index["manifests"] = {{{"mediaType", m->descriptor.media_type},
-                           {"digest", m->descriptor.digest},
-                           {"size", m->descriptor.size},
-                           {"annotations",
-                            {{"io.containerd.image.name", c.name + ":" + c.ref},
-                             {"org.opencontainers.image.ref.name", c.ref}}}}};
+    TRY_ASSIGN(DockerArchiveLayout layout, docker_archive_layout(img, opts.platform));
+    blobs = std::move(layout.blobs);
+    docker_manifest = std::move(layout.manifest_json);
+    index_text = std::move(layout.index_json);
   } else {
     for (const auto& node : img.manifests) blobs.push_back(node.descriptor);
     blobs.insert(blobs.end(), img.blobs.begin(), img.blobs.end());
@@ -97,14 +113,15 @@ Status write_image_archive(const BundleImages& b, const Image& img, bundle::Byte
                            {"digest", c.descriptor->digest},
                            {"size", c.descriptor->size},
                            {"annotations", {{"org.opencontainers.image.ref.name", c.ref}}}}};
+    index_text = index.dump() + "\n";
   }
   uint64_t total = 0;
   for (const auto& d : blobs) total += d.size;
   Progress progress("export", total, opts.progress);
   bundle::TarWriter tar(sink, 0);
   TRY_STATUS(tar.add_member("oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}"));
-  TRY_STATUS(tar.add_member("index.json", index.dump() + "\n"));
-  if (!docker_manifest.is_null()) TRY_STATUS(tar.add_member("manifest.json", docker_manifest.dump() + "\n"));
+  TRY_STATUS(tar.add_member("index.json", index_text));
+  if (!docker_manifest.empty()) TRY_STATUS(tar.add_member("manifest.json", docker_manifest));
   std::set<std::string> written;
   for (const auto& d : blobs) {
     if (!written.insert(d.digest).second) continue;

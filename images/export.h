@@ -21,6 +21,18 @@ struct ExportOptions {
   bool progress = false;
 };
 
+// What a docker-archive of `image` holds apart from the blob bytes: its small members and its
+// blobs in order (config, layers, manifest). A node that already has the blobs can assemble the
+// same archive itself (the install engine's `images` step does).
+struct DockerArchiveLayout {
+  std::string index_json;     // index.json (with its newline)
+  std::string manifest_json;  // manifest.json (Docker's, with RepoTags; with its newline)
+  std::vector<bundle::Descriptor> blobs;
+  bundle::Descriptor manifest;  // the image manifest chosen (for an index: by platform)
+  std::string config_digest;    // = the image id docker and podman give the loaded image
+};
+Result<DockerArchiveLayout> docker_archive_layout(const Image& image, const std::string& platform);
+
 // out: a file path (written under a temporary name, then renamed) or "-" for stdout.
 Status export_image(const BundleImages& bundle, const Image& image, const std::string& out, const ExportOptions& opts);
 // The same stream into any sink (a pipe to `docker load`, ...).

@@ -16,6 +16,7 @@
 #include "common/json.h"
 #include "node/health.h"
 #include "node/release.h"
+#include "node/service.h"
 #include "node/state.h"
 #include "node/store.h"
 #include "node/util.h"
@@ -38,7 +39,8 @@ const char* const kCliUsage =
     "       airlock-node health tcp HOST:PORT [--deadline S] [--interval MS] [--soak S]\n"
     "       airlock-node health http URL [--expect-status N] [--expect-body TEXT] [--deadline S]\n"
     "                                    [--interval MS] [--soak S]\n"
-    "       airlock-node health exec [--deadline S] [--interval MS] [--soak S] -- CMD [ARG...]\n";
+    "       airlock-node health exec [--deadline S] [--interval MS] [--soak S] -- CMD [ARG...]\n"
+    "       airlock-node service start|stop|restart|is-active|status NAME [--root-dir P]\n";
 
 namespace {
 
@@ -431,7 +433,7 @@ int cmd_health(const std::vector<std::string>& args) {
 
 bool is_cli_command(std::string_view cmd) {
   return cmd == "store" || cmd == "release" || cmd == "switch" || cmd == "mark-good" || cmd == "state" ||
-         cmd == "health";
+         cmd == "health" || cmd == "service";
 }
 
 int run_cli(const std::string& cmd, const std::vector<std::string>& args) {
@@ -441,6 +443,7 @@ int run_cli(const std::string& cmd, const std::vector<std::string>& args) {
   if (cmd == "mark-good") return cmd_mark_good(args);
   if (cmd == "state") return cmd_state(args);
   if (cmd == "health") return cmd_health(args);
+  if (cmd == "service") return run_service_cli(args);
   return usage(cmd, "unknown command");
 }
 

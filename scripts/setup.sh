@@ -16,6 +16,8 @@ PACKAGES=(
   # real tools the tests use as independent checkers, and the example's inputs
   minisign umoci skopeo busybox-static zstd openssl time coreutils docker-registry apache2-utils tidy
   python3-jsonschema
+  # a real container runtime: install_images_test loads images into it (rootful, its own storage)
+  podman
   # the simulated cluster's daemonless systemctl (below) is a python3 script
   python3
 )

@@ -29,6 +29,11 @@ void register_inventory(CLI::App& app, Context& ctx);
 void register_exec(CLI::App& app, Context& ctx);
 void register_install(CLI::App& app, Context& ctx);
 void register_validate(CLI::App& app, Context& ctx);
+void register_upgrade(CLI::App& app, Context& ctx);   // upgrade, rollback (cmd_upgrade.cc)
+// Continues an upgrade or rollback run (what `airlock upgrade --resume RUN` does), for
+// `airlock resume RUN` when the run's kind is upgrade or rollback. Returns the exit code.
+int resume_rollout_run(const std::string& run_id, const std::string& state, const std::string& node_binary,
+                       bool as_json, bool quiet, Context& ctx);
 
 int report_error(const Error& e, bool json);
 

@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   airlock::cli::register_validate(app, ctx);
   airlock::cli::register_exec(app, ctx);
   airlock::cli::register_install(app, ctx);
+  airlock::cli::register_upgrade(app, ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -28,6 +28,9 @@ std::string remote_dir_for(const inventory::Host& h, const ProbeOptions& o) {
   if (h.vars.is_object() && h.vars.contains("airlock_bin_dir") && h.vars["airlock_bin_dir"].is_string()) {
     return h.vars["airlock_bin_dir"].get<std::string>();
   }
+  if (h.vars.is_object() && h.vars.contains("airlock_prefix") && h.vars["airlock_prefix"].is_string()) {
+    return h.vars["airlock_prefix"].get<std::string>() + o.remote_dir;  // the install's layout under its prefix
+  }
   return o.remote_dir;
 }
 

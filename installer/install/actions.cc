@@ -7,6 +7,7 @@
 
 #include "common/fs.h"
 #include "common/sha256.h"
+#include "installer/install/act_images.h"
 
 namespace airlock::install {
 
@@ -159,11 +160,77 @@ Result<ActionResult> act_template(NodeSession& s, const json& p) {
   return ActionResult{sent ? "wrote " + dest : dest + " already up to date", sent, sent > 0};
 }
 
+// {"release":R}: this plan's release. {"to":"last-good"|"previous"|R}: a switch back (airlock-node
+// switch --to-last-good / --to-previous / R); then the configuration files airlock wrote for the
+// release switched to (snapshots under /var/lib/airlock/configs/<release>/, kept by the engine
+// after each template and unit it wrote) are put back in place, so that config outside the
+// release goes back with it (a restored unit file is followed by a daemon-reload).
 Result<ActionResult> act_switch(NodeSession& s, const json& p) {
-  std::string release = p.value("release", "");
-  TRY_ASSIGN(json r, s.node({"switch", release}));
+  if (!p.contains("to")) {
+    std::string release = p.value("release", "");
+    TRY_ASSIGN(json r, s.node({"switch", release}));
+    bool changed = r.value("changed", true);
+    return ActionResult{changed ? "current -> releases/" + release : "current already releases/" + release, 0, changed};
+  }
+  std::string to = p.value("to", "");
+  std::string arg = to == "last-good" ? "--to-last-good" : to == "previous" ? "--to-previous" : to;
+  TRY_ASSIGN(json r, s.node({"switch", arg}));
+  std::string release = r.value("release", "");
   bool changed = r.value("changed", true);
-  return ActionResult{changed ? "current -> releases/" + release : "current already releases/" + release, 0, changed};
+  // Put back what the engine kept for that release (cmp first: unchanged files stay untouched).
+  static const char* kRestore =
+      "set -e; src=\"$1\"; root=\"$2\"; [ -d \"$src\" ] || exit 0; cd \"$src\"; "
+      "find . -type f ! -name '*.airlock-tmp' | sort | while IFS= read -r f; do "
+      "d=\"$root/${f#./}\"; cmp -s \"$f\" \"$d\" && continue; mkdir -p \"$(dirname \"$d\")\"; "
+      "cp -p \"$f\" \"$d.airlock-tmp\"; mv -f \"$d.airlock-tmp\" \"$d\"; echo \"${f#.}\"; done";
+  TRY_ASSIGN(std::string restored,
+             s.must({"sh", "-c", kRestore, "airlock-restore", s.paths().path("/var/lib/airlock/configs/" + release),
+                     s.paths().prefix},
+                    std::chrono::seconds(60)));
+  size_t files = 0;
+  bool units = false;
+  for (size_t pos = 0; pos < restored.size();) {
+    size_t nl = restored.find('\n', pos);
+    std::string line = restored.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+    pos = nl == std::string::npos ? restored.size() : nl + 1;
+    if (line.empty()) continue;
+    ++files;
+    if (line.rfind("/etc/systemd/", 0) == 0) units = true;
+  }
+  if (units) {
+    TRY_ASSIGN(std::string out, s.must({"systemctl", "daemon-reload"}, std::chrono::seconds(120)));
+  }
+  std::string msg = (changed ? "current -> releases/" : "current already releases/") + release + " (" + to + ")";
+  if (files) msg += "; restored " + std::to_string(files) + " config file(s) of " + release;
+  return ActionResult{msg, 0, changed || files > 0};
+}
+
+// The host var airlock_services: "systemd" (the default) or "airlock-node", airlock-node's own
+// supervisor (`airlock-node service`, docs/node-side.md) for nodes without a usable systemd: a
+// prefix install as a non-root user, a container, CI. It runs the same unit file.
+Result<ActionResult> act_service_node(NodeSession& s, const json& p, const std::string& unit_path) {
+  std::string name = p.value("name", "");
+  std::string state = p.value("state", "started");
+  auto limit = std::chrono::seconds(150);
+  ActionResult r;
+  if (state == "absent") {
+    TRY_ASSIGN(json stopped, s.node({"service", "stop", name}, limit));
+    TRY_ASSIGN(auto rm, s.must({"rm", "-f", unit_path}, limit));
+    r.message = name + " removed (airlock-node service)";
+    return r;
+  }
+  if (p.contains("unit") && p["unit"].is_string()) {
+    TRY_ASSIGN(r.bytes, s.send_text(p["unit"].get<std::string>(), unit_path, 0644));
+  }
+  std::string verb = state == "restarted" ? "restart" : state == "stopped" ? "stop" : "start";
+  // start/restart fail when the service exits right after exec, with the end of its log.
+  TRY_ASSIGN(json out, s.node({"service", verb, name}, limit));
+  if (state != "stopped" && !out.value("active", false)) {
+    return make_error(Errc::kIo, name + " is not active after " + verb + " (airlock-node service)");
+  }
+  r.message = name + " " + (state == "restarted" ? "restarted" : state == "stopped" ? "stopped" : "started") +
+              " (airlock-node service" + (state != "stopped" && p.value("enabled", false) ? "; not started at boot)" : ")");
+  return r;
 }
 
 Result<ActionResult> act_service(NodeSession& s, const json& p) {
@@ -172,6 +239,15 @@ Result<ActionResult> act_service(NodeSession& s, const json& p) {
   std::string state = p.value("state", "started");
   auto minute = std::chrono::seconds(120);
   ActionResult r;
+  const json& vars = s.host().vars;
+  std::string manager = vars.is_object() && vars.contains("airlock_services") && vars["airlock_services"].is_string()
+                            ? vars["airlock_services"].get<std::string>()
+                            : "systemd";
+  if (manager == "airlock-node") return act_service_node(s, p, unit_path);
+  if (manager != "systemd") {
+    return make_error(Errc::kInvalidArgument, s.host().name + ": host var airlock_services is `" + manager +
+                                                  "`; expected systemd or airlock-node");
+  }
   if (state == "absent") {
     (void)s.run({"systemctl", "stop", name}, minute);
     (void)s.run({"systemctl", "disable", name}, minute);
@@ -282,6 +358,7 @@ Result<ActionResult> act(NodeSession& s, const PlanStep& step, const EngineOptio
   if (step.action == "driver") return act_driver(s, p);
   if (step.action == "command") return act_command(s, p);
   if (step.action == "remove") return act_remove(s, p);
+  if (step.action == "images") return act_images(s, p, o);
   return make_error(Errc::kUnsupported, "action `" + step.action + "` is not supported by this engine yet");
 }
 

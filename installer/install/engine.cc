@@ -27,33 +27,9 @@ int64_t now_ns() {
       .count();
 }
 
-// Everything one phase of a run shares between its node workers.
-struct PhaseRun {
-  const Plan& plan;
-  const PhasePlan& phase;
-  fleet::StateDb& db;
-  const EngineOptions& o;
-  const std::function<void(const StepEvent&)>& on_event;
-  std::map<std::pair<std::string, std::string>, std::string> journal_done;  // (node, step) -> digest
-  std::mutex mu;
-  RunResult* result;
-};
-
-void emit(PhaseRun& pr, StepEvent e) {
-  std::lock_guard lk(pr.mu);
-  if (e.status == "changed") pr.result->changed++;
-  if (e.status == "unchanged") pr.result->unchanged++;
-  pr.result->bytes_sent += e.bytes_sent;
-  if (pr.on_event) pr.on_event(e);
-}
-
-Status journal(PhaseRun& pr, const std::string& node, const PlanStep& st, const char* state, const std::string& msg) {
-  return pr.db.journal({pr.o.run_id, node, st.id, st.digest, state, now_ns(), msg});
-}
-
 // Refuses to put an older bundle on a node that has a newer one (unless allowed).
 Status check_downgrade(const Plan& plan, const json& node_state, const EngineOptions& o, const std::string& node) {
-  if (o.allow_downgrade) return {};
+  if (o.allow_downgrade || plan.bundle_name.empty()) return {};
   const json& rec = node_state.value("records", json::object());
   if (!rec.contains("bundle") || !rec["bundle"].is_object()) return {};
   const json& b = rec["bundle"];
@@ -67,65 +43,142 @@ Status check_downgrade(const Plan& plan, const json& node_state, const EngineOpt
   return {};
 }
 
-Status run_node(PhaseRun& pr, const inventory::Host& h, Transport& t) {
-  NodeSession s(h, t, pr.o);
+// Keeps a copy of a config file (or unit) airlock just wrote, as it is for `release`, so that a
+// switch back to that release can put it back (act_switch).
+Status snapshot_config(NodeSession& s, const std::string& release, const std::string& abs_path) {
+  if (release.empty() || abs_path.empty() || abs_path[0] != '/') return {};
+  static const char* kSnap = "set -e; mkdir -p \"$(dirname \"$2\")\"; cp -p \"$1\" \"$2.airlock-tmp\"; mv -f \"$2.airlock-tmp\" \"$2\"";
+  auto r = s.must({"sh", "-c", kSnap, "airlock-snapshot", s.paths().path(abs_path),
+                   s.paths().path("/var/lib/airlock/configs/" + release + abs_path)},
+                  std::chrono::seconds(60));
+  if (!r.ok()) return r.error().wrap("keeping a copy of " + abs_path + " for release " + release);
+  return {};
+}
+
+bool is_switch_back(const PlanStep& st) { return st.action == "switch" && st.params.contains("to"); }
+
+}  // namespace
+
+void RunSink::emit(const StepEvent& e) {
+  std::lock_guard lk(mu_);
+  if (e.status == "changed") result_->changed++;
+  if (e.status == "unchanged") result_->unchanged++;
+  result_->bytes_sent += e.bytes_sent;
+  if (on_event_) on_event_(e);
+}
+
+JournalDone journal_done_steps(fleet::StateDb& db, const std::string& run_id) {
+  JournalDone done;
+  if (auto j = db.journal_latest(run_id); j.ok()) {
+    for (const auto& e : *j) {
+      if (e.state == "done") done[{e.node, e.step}] = e.digest;
+    }
+  }
+  return done;
+}
+
+Status run_phase_node(const Plan& plan, const PhasePlan& phase, const inventory::Host& h, Transport& t,
+                      fleet::StateDb& db, const EngineOptions& o, const JournalDone& journal_done, RunSink& sink) {
+  auto journal = [&](const PlanStep& st, const char* state, const std::string& msg) {
+    return db.journal({o.run_id, h.name, st.id, st.digest, state, now_ns(), msg});
+  };
+  NodeSession s(h, t, o);
   auto st = s.node({"state", "get"});
   if (!st.ok() && st.error().message.find(" exited 127") != std::string::npos) {
     // This node does not have this airlock-node yet.
-    auto sent = s.send(pr.o.node_binary, s.paths().node_bin(), pr.o.node_binary_sha256, 0755);
+    auto sent = s.send(o.node_binary, s.paths().node_bin(), o.node_binary_sha256, 0755);
     if (!sent.ok()) return sent.error();
     st = s.node({"state", "get"});
   }
   if (!st.ok()) return st.error();
   json node_state = st->value("state", json::object());
-  TRY_STATUS(check_downgrade(pr.plan, node_state, pr.o, h.name));
+  TRY_STATUS(check_downgrade(plan, node_state, o, h.name));
   const json& done_steps = node_state.value("steps", json::object());
-  const auto& steps = pr.phase.steps.at(h.name);
+  const auto& steps = phase.steps.at(h.name);
+  bool force = false;  // a switch back changed the node: the rest of the phase runs
   for (const auto& step : steps) {
     auto t0 = std::chrono::steady_clock::now();
-    StepEvent ev{pr.phase.name, h.name, step.id, step.action, "unchanged", "", 0, 0};
-    auto jd = pr.journal_done.find({h.name, step.id});
-    if (jd != pr.journal_done.end() && jd->second == step.digest) {
-      ev.message = "done earlier in this run";
-      emit(pr, ev);
-      continue;
+    StepEvent ev{phase.name, h.name, step.id, step.action, "unchanged", "", 0, 0};
+    if (!force && !is_switch_back(step)) {
+      auto jd = journal_done.find({h.name, step.id});
+      if (jd != journal_done.end() && jd->second == step.digest) {
+        ev.message = "done earlier in this run";
+        sink.emit(ev);
+        continue;
+      }
+      if (done_steps.contains(step.id) && done_steps[step.id] == step.digest) {
+        ev.message = "already done on the node";
+        TRY_STATUS(journal(step, "done", ev.message));
+        sink.emit(ev);
+        continue;
+      }
     }
-    if (done_steps.contains(step.id) && done_steps[step.id] == step.digest) {
-      ev.message = "already done on the node";
-      TRY_STATUS(journal(pr, h.name, step, "done", ev.message));
-      emit(pr, ev);
-      continue;
+    TRY_STATUS(journal(step, "intent", ""));
+    auto r = act(s, step, o);
+    if (r.ok() && step.action == "template") {
+      if (auto k = snapshot_config(s, plan.release, step.params.value("dest", "")); !k.ok()) r = k.error();
     }
-    TRY_STATUS(journal(pr, h.name, step, "intent", ""));
-    auto r = act(s, step, pr.o);
+    if (r.ok() && step.action == "service" && step.params.contains("unit") &&
+        step.params.value("state", "") != "absent") {
+      std::string unit = "/etc/systemd/system/" + step.params.value("name", "") + ".service";
+      if (auto k = snapshot_config(s, plan.release, unit); !k.ok()) r = k.error();
+    }
     ev.duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
     if (!r.ok()) {
       Error e = r.error().wrap(h.name + ": step " + step.id + " (" + step.defined_at + ")");
-      (void)journal(pr, h.name, step, "failed", e.describe());
+      (void)journal(step, "failed", e.describe());
       ev.status = "failed";
       ev.message = e.describe();
-      emit(pr, ev);
+      sink.emit(ev);
       return e;
     }
+    if (is_switch_back(step) && r->changed) force = true;
     TRY_ASSIGN(json rec, s.node({"state", "set-step", step.id, step.digest}));
-    TRY_STATUS(journal(pr, h.name, step, "done", r->message));
+    TRY_STATUS(journal(step, "done", r->message));
     ev.status = r->changed ? "changed" : "unchanged";
     ev.message = r->message;
     ev.bytes_sent = r->bytes;
-    emit(pr, ev);
+    sink.emit(ev);
   }
-  // After a phase that switched and passed its gates, this release is the node's last known good.
+  // After a phase that switched and passed its gates, the release it switched to is the node's
+  // last known good: this plan's release, or (a switch back) the one now current.
+  bool switched = false, switched_back = false;
   for (const auto& step : steps) {
-    if (step.action == "switch") {
-      TRY_ASSIGN(json g, s.node({"mark-good", step.params.value("release", "")}));
+    if (step.action != "switch") continue;
+    switched = true;
+    if (is_switch_back(step)) switched_back = true;
+  }
+  json records = node_state.value("records", json::object());
+  if (switched) {
+    std::string release = plan.release;
+    if (switched_back) {
+      TRY_ASSIGN(json now, s.node({"state", "get"}));
+      release = now["state"].value("current", "");
+      records = now["state"].value("records", json::object());
+    }
+    if (!release.empty()) {
+      TRY_ASSIGN(json g, s.node({"mark-good", release}));
+    }
+    if (switched_back) {
+      // Back on an earlier release: the bundle it came from is the node's bundle again.
+      if (records.contains("bundle@" + release)) {
+        TRY_ASSIGN(json rec, s.node({"state", "record", "bundle", records["bundle@" + release].dump()}));
+      }
+      return {};
     }
   }
-  json b = {{"name", pr.plan.bundle_name}, {"version", pr.plan.bundle_version}, {"release", pr.plan.bundle_release}};
-  TRY_ASSIGN(json rec, s.node({"state", "record", "bundle", b.dump()}));
+  if (plan.bundle_name.empty()) return {};
+  // The bundle record says which bundle the node's current release came from: written when this
+  // phase switched to the plan's release, or the first time the node sees a bundle at all.
+  json b = {{"name", plan.bundle_name}, {"version", plan.bundle_version}, {"release", plan.bundle_release}};
+  if (switched || !records.contains("bundle")) {
+    TRY_ASSIGN(json rec, s.node({"state", "record", "bundle", b.dump()}));
+  }
+  if (switched) {
+    TRY_ASSIGN(json rec2, s.node({"state", "record", "bundle@" + plan.release, b.dump()}));
+  }
   return {};
 }
-
-}  // namespace
 
 size_t allowed_failures(const std::string& max_fail, size_t total) {
   if (!max_fail.empty() && max_fail.back() == '%') {
@@ -156,12 +209,8 @@ RunResult apply_plan(const Plan& plan, const inventory::Inventory& inv, transpor
                      fleet::StateDb& db, const EngineOptions& opts, const std::function<void(const StepEvent&)>& on_event,
                      EngineControl* control) {
   RunResult result;
-  std::map<std::pair<std::string, std::string>, std::string> journal_done;
-  if (auto j = db.journal_latest(opts.run_id); j.ok()) {
-    for (const auto& e : *j) {
-      if (e.state == "done") journal_done[{e.node, e.step}] = e.digest;
-    }
-  }
+  JournalDone journal_done = journal_done_steps(db, opts.run_id);
+  RunSink sink(&result, on_event);
   std::set<std::string> failed_nodes;
   for (const auto& phase : plan.phases) {
     PhaseResult pr_out;
@@ -174,7 +223,6 @@ RunResult apply_plan(const Plan& plan, const inventory::Inventory& inv, transpor
       }
       if (phase.steps.count(n) && !phase.steps.at(n).empty()) hosts.push_back(inv.find(n));
     }
-    PhaseRun pr{plan, phase, db, opts, on_event, journal_done, {}, &result};
     fleet::Executor ex(factory, phase.concurrency);
     if (control && !control->set_current(&ex)) {
       control->set_current(nullptr);
@@ -184,7 +232,7 @@ RunResult apply_plan(const Plan& plan, const inventory::Inventory& inv, transpor
     std::vector<fleet::NodeOutcome> outcomes;
     {
       fleet::CountsDisplay display(phase.name, ex, opts.live_counts);
-      outcomes = ex.run(hosts, [&](const inventory::Host& h, Transport& t) { return run_node(pr, h, t); });
+      outcomes = ex.run(hosts, [&](const inventory::Host& h, Transport& t) { return run_phase_node(plan, phase, h, t, db, opts, journal_done, sink); });
     }
     if (control) control->set_current(nullptr);
     for (const auto& o : outcomes) {

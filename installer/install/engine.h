@@ -73,6 +73,33 @@ class EngineControl {
   bool cancelled_ = false;
 };
 
+// (node, step id) -> digest of the steps a run's journal records as done (latest entry).
+using JournalDone = std::map<std::pair<std::string, std::string>, std::string>;
+JournalDone journal_done_steps(fleet::StateDb& db, const std::string& run_id);
+
+// Collects step events into a RunResult and forwards them, for node runs on several threads.
+class RunSink {
+ public:
+  RunSink(RunResult* result, std::function<void(const StepEvent&)> on_event)
+      : result_(result), on_event_(std::move(on_event)) {}
+  void emit(const StepEvent& e);
+
+ private:
+  std::mutex mu_;
+  RunResult* result_;
+  std::function<void(const StepEvent&)> on_event_;
+};
+
+// One node's steps of one phase, exactly as apply_plan runs them: refuses a downgrade, skips
+// steps the journal (`done`) or the node records as done for the same digest, journals
+// intent/done/failed, records each step on the node, keeps a snapshot of every config file and
+// unit it writes (/var/lib/airlock/configs/<release>/..., restored by a switch back), and after
+// a phase with a switch marks the release actually switched to as last known good and records
+// the bundle. A switch back ({to: ...}) is never skipped, and when it changed the node the
+// phase's later steps run whatever the node recorded. The error names the node and the step.
+Status run_phase_node(const Plan& plan, const PhasePlan& phase, const inventory::Host& h, transport::Transport& t,
+                      fleet::StateDb& db, const EngineOptions& o, const JournalDone& done, RunSink& sink);
+
 RunResult apply_plan(const Plan& plan, const inventory::Inventory& inv, transport::TransportFactory& factory,
                      fleet::StateDb& db, const EngineOptions& opts, const std::function<void(const StepEvent&)>& on_event,
                      EngineControl* control = nullptr);

@@ -49,7 +49,11 @@ std::string summary(const PlanStep& s) {
     return text_of(p["kind"]) + " " + target + " (deadline " + text_of(p["deadline_s"]) + "s, soak " +
            text_of(p["soak_s"]) + "s)";
   }
-  if (a == "switch") return p.contains("to") ? "current -> the " + text_of(p["to"]) + " release" : "current -> releases/" + text_of(p["release"]);
+  if (a == "switch") {
+    if (!p.contains("to")) return "current -> releases/" + text_of(p["release"]);
+    std::string to = text_of(p["to"]);
+    return to == "last-good" || to == "previous" ? "current -> the " + to + " release" : "current -> releases/" + to + " (back)";
+  }
   if (a == "command") return joined(p["argv"], " ") + (p.contains("creates") ? " (unless " + text_of(p["creates"]) + ")" : "");
   if (a == "remove") return joined(p["paths"], " ");
   return "";
@@ -69,6 +73,7 @@ nlohmann::json Plan::to_json() const {
                         {"concurrency", ph.concurrency},
                         {"max_fail", ph.max_fail},
                         {"stop_on_failure", ph.stop_on_failure}};
+    if (ph.rolling) p["rolling"] = true;  // only when set: install plans stay as they were
     p["steps"] = nlohmann::json::object();
     for (const auto& [node, steps] : ph.steps) {
       nlohmann::json list = nlohmann::json::array();
@@ -96,7 +101,8 @@ std::string Plan::render_text() const {
   for (const auto& ph : phases) {
     out += "\nphase " + ph.name + ": " + std::to_string(ph.nodes.size()) + " nodes, concurrency " +
            std::to_string(ph.concurrency) + ", max_fail " + ph.max_fail +
-           (ph.stop_on_failure ? ", a failure stops the run" : ", failures do not stop the run") + "\n";
+           (ph.stop_on_failure ? ", a failure stops the run" : ", failures do not stop the run") +
+           (ph.rolling ? "; rolling under upgrade/rollback (canary, batches, max_unavailable)" : "") + "\n";
     for (const auto& node : ph.nodes) {
       out += "  " + node + "\n";
       auto it = ph.steps.find(node);

@@ -31,8 +31,11 @@ struct BlobNeed {
 //   driver:   {"component","version","blob","size","method":"script|dpkg","reboot_hint":bool,"note"?}
 //             or {"skip_reason":"..."} when no layer applies (the step is then a no-op); when the
 //             version is already loaded also "component","version" beside "skip_reason"
-//   images:   {"images":[{"component","ref","target":"registry|runtime","runtime":"docker|containerd|podman"}]}
-//             ("runtime" only with target runtime; the image blobs are staged for runtime only)
+//   images:   {"images":[{"component","ref","target":"registry|runtime","runtime":"docker|containerd|podman",
+//              "digest","media_type","size"}]}   (the image's root manifest/index; "runtime" only with target runtime)
+//             target runtime: also "runtime", and "namespace" for containerd; the image blobs are staged for it
+//             target registry: also "registry":"HOST:PORT","insecure":bool, and "prefix","ca","user","password_file"
+//             when given (act_images.h: pushed once per run from the installer host)
 //   files:    {"release":R,"files":[{"path":"bin/agent","blob":"sha256:..","size":N,"mode":"0755","component"}]}
 //   template: {"dest":"/etc/airlock/agent.conf","content":"...","mode":"0644"}
 //   service:  {"name":"airlock-agent","unit"?:"<unit file text>","state":"started|restarted|stopped|absent",
@@ -59,6 +62,10 @@ struct PhasePlan {
   int concurrency = 64;               // nodes of this phase worked on at once
   std::string max_fail = "0";         // "N" or "P%": the phase stops when failures EXCEED it
   bool stop_on_failure = false;       // true: a failure in this phase stops the whole run
+  // `rolling: true` in the playbook: `airlock upgrade`/`rollback` schedule this phase with the
+  // rollout scheduler (rollout.h; canary, batches, one max_unavailable budget) instead of
+  // concurrency/max_fail; `airlock install` runs it like any other phase.
+  bool rolling = false;
   std::map<std::string, std::vector<PlanStep>> steps;  // node -> its steps, in order
 };
 

@@ -25,9 +25,17 @@ nlohmann::json host_object(const inventory::Host& h, const nlohmann::json& defau
   nlohmann::json vars = default_vars;
   deep_merge(vars, h.vars);
   std::string address = h.address.empty() && h.local ? "127.0.0.1" : h.address;
+  // host.prefix: the host var airlock_prefix without trailing slashes ("" without one), the
+  // same prefix the engine puts every node path under (actions.h NodePaths), for paths that
+  // rendered files name (ExecStart=, config paths).
+  std::string prefix;
+  if (h.vars.is_object() && h.vars.contains("airlock_prefix") && h.vars["airlock_prefix"].is_string()) {
+    prefix = h.vars["airlock_prefix"].get<std::string>();
+    while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
+  }
   return {{"name", h.name},   {"address", address}, {"port", h.port},     {"user", h.user},
           {"roles", h.roles}, {"labels", h.labels}, {"groups", h.groups}, {"vars", std::move(vars)},
-          {"local", h.local}};
+          {"local", h.local}, {"prefix", prefix}};
 }
 
 bool truthy(const nlohmann::json& v) {
@@ -127,6 +135,7 @@ Result<Plan> make_plan(const Playbook& pb, const inventory::Inventory& inv,
     pp.concurrency = phase.concurrency;
     pp.max_fail = phase.max_fail;
     pp.stop_on_failure = phase.stop_on_failure;
+    pp.rolling = phase.rolling;
     for (const auto& h : inv.hosts) {
       if (!chosen.count(h.name) || !host_matches(h, phase.hosts)) continue;
       pp.nodes.push_back(h.name);

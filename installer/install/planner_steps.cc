@@ -135,6 +135,11 @@ Result<ResolvedStep> images_step(const Step& step, const NodeInputs& in) {
     if (c.type != "oci-image") continue;
     if (!only.empty() && std::find(only.begin(), only.end(), c.name) == only.end()) continue;
     nlohmann::json e = {{"component", c.name}, {"ref", c.ref}, {"target", target}};
+    if (c.descriptor) {  // the image's root (manifest or index), so the engine needs no manifest
+      e["digest"] = c.descriptor->digest;
+      e["media_type"] = c.descriptor->media_type;
+      e["size"] = c.descriptor->size;
+    }
     if (target == "runtime") {
       e["runtime"] = step.args["runtime"];
       for (const auto& d : c.closure) {
@@ -145,6 +150,26 @@ Result<ResolvedStep> images_step(const Step& step, const NodeInputs& in) {
     images.push_back(std::move(e));
   }
   out.params = {{"images", std::move(images)}};
+  if (target == "runtime") {
+    out.params["runtime"] = step.args["runtime"];
+    if (step.args["runtime"] == "containerd") {
+      TRY_ASSIGN(out.params["namespace"], render(step.args.value("namespace", "default"), step, *in.ctx));
+    }
+  } else {
+    // Registry options are rendered here; the push itself happens once per run, from the
+    // installer host (act_images.h).
+    TRY_ASSIGN(std::string registry, render(step.args.value("registry", "{{ vars.registry }}"), step, *in.ctx));
+    if (registry.empty() || registry.find('/') != std::string::npos || registry.find("://") != std::string::npos) {
+      return make_error(Errc::kInvalidArgument, "images.registry `" + registry + "` is not HOST[:PORT]");
+    }
+    out.params["registry"] = registry;
+    out.params["insecure"] = step.args.value("insecure", false);
+    for (const char* k : {"prefix", "ca", "user", "password_file"}) {
+      if (!step.args.contains(k)) continue;
+      TRY_ASSIGN(std::string v, render(step.args[k].get<std::string>(), step, *in.ctx));
+      if (!v.empty()) out.params[k] = v;
+    }
+  }
   return out;
 }
 
@@ -213,12 +238,12 @@ Result<ResolvedStep> resolve_step(const Step& step, const NodeInputs& in) {
       out.params = {{"release", in.release}};
     } else {
       // {to: last-good|previous}: the node picks the release from its state (airlock-node switch
-      // --to-last-good / --to-previous); anything else names a release.
+      // --to-last-good / --to-previous); anything else names a release that must be on the node.
+      // Either way params keep "to": a switch back, which the engine never skips by digest (its
+      // target depends on the node) and which restores that release's configuration snapshot.
       TRY_ASSIGN(std::string to, render(step.args["to"], step, *in.ctx));
-      if (to == "last-good" || to == "previous") {
+      if (to == "last-good" || to == "previous" || valid_release_name(to)) {
         out.params = {{"to", to}};
-      } else if (valid_release_name(to)) {
-        out.params = {{"release", to}};
       } else {
         return make_error(Errc::kInvalidArgument,
                           "switch.to `" + to + "` is not last-good, previous or a release name (letters, digits, . _ - +)");

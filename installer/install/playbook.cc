@@ -219,7 +219,9 @@ Status Loader::action_args(const std::string& action, const YAML::Node& key, con
     return {};
   }
   if (action == "images") {
-    TRY_STATUS(doc_.check_keys(v, {"target", "runtime", "only"}, "images"));
+    TRY_STATUS(doc_.check_keys(
+        v, {"target", "runtime", "only", "registry", "prefix", "insecure", "ca", "user", "password_file", "namespace"},
+        "images"));
     if (!v.IsMap() || !v["target"]) return doc_.err(v.IsMap() ? v : key, "images needs a target (registry or runtime)");
     TRY_ASSIGN(std::string target, doc_.text(v["target"], "images.target"));
     if (target != "registry" && target != "runtime") {
@@ -234,8 +236,34 @@ Status Loader::action_args(const std::string& action, const YAML::Node& key, con
         return doc_.err(v["runtime"], "images.runtime must be docker, containerd or podman");
       }
       s->args["runtime"] = rt;
+      if (v["namespace"] && rt != "containerd") return doc_.err(v["namespace"], "images.namespace applies only to runtime: containerd");
+      s->args["namespace"] = "default";
+      if (v["namespace"]) {
+        TRY_ASSIGN(s->args["namespace"], value(v["namespace"], "images.namespace"));
+      }
     } else if (v["runtime"]) {
       return doc_.err(v["runtime"], "images.runtime applies only to target: runtime");
+    }
+    for (const char* k : {"registry", "prefix", "insecure", "ca", "user", "password_file"}) {
+      if (v[k] && target != "registry") return doc_.err(v[k], std::string("images.") + k + " applies only to target: registry");
+    }
+    if (v["namespace"] && target != "runtime") return doc_.err(v["namespace"], "images.namespace applies only to target: runtime");
+    if (target == "registry") {
+      // The registry (HOST:PORT) defaults to the inventory's vars.registry.
+      s->args["registry"] = "{{ vars.registry }}";
+      for (const char* k : {"registry", "prefix", "ca", "user", "password_file"}) {
+        if (v[k]) {
+          TRY_ASSIGN(s->args[k], value(v[k], std::string("images.") + k));
+        }
+      }
+      s->args["insecure"] = false;
+      if (v["insecure"]) {
+        TRY_ASSIGN(s->args["insecure"], doc_.boolean(v["insecure"], "images.insecure"));
+      }
+      if (v["user"].IsDefined() != v["password_file"].IsDefined()) {
+        return doc_.err(v["user"] ? v["user"] : v["password_file"], "images: user and password_file go together");
+      }
+      if (v["ca"] && s->args["insecure"].get<bool>()) return doc_.err(v["ca"], "images: ca and insecure: true exclude each other");
     }
     s->args["only"] = nlohmann::json::array();
     if (v["only"]) {

@@ -295,8 +295,8 @@ Status Rollout::failed_down(const std::string& node, const std::string& why) {
   size_t i = 0;
   TRY_STATUS(check_running(node, &i));
   settle(i, NodeState::kDown, why.empty() ? "could not be brought back" : why);
-  halt(StopCause::kDown, node + " could not be brought back on its previous release either: stopping rather than flapping" +
-                             (why.empty() ? "" : " (" + why + ")"));
+  halt(StopCause::kDown, node + " is out of service and could not be brought back: stopping rather than flapping (" +
+                             (why.empty() ? std::string("its previous release is unhealthy too") : why) + ")");
   return {};
 }
 

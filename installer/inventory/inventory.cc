@@ -465,12 +465,28 @@ class Parser {
         h.host_key_fingerprints = keys;
         h.defined_at = r_.where(hk);
         if (local) h.bastion.clear();
+        TRY_STATUS(resolve_prefix(hk, what, &h));
         inv_.host_index[h.name] = inv_.hosts.size();
         for (const auto& g : groups) inv_.groups[g].push_back(h.name);
         inv_.hosts.push_back(std::move(h));
       }
       return {};
     });
+  }
+
+  // The host var airlock_prefix (every node path under it): a relative prefix of the local
+  // host is taken from the inventory's folder; a remote host's must be absolute.
+  Status resolve_prefix(const YAML::Node& at, const std::string& what, Host* h) const {
+    if (!h->vars.contains("airlock_prefix")) return {};
+    const auto& v = h->vars["airlock_prefix"];
+    if (!v.is_string() || v.get<std::string>().empty()) return r_.err(at, what + ": airlock_prefix must be a path");
+    std::filesystem::path p = v.get<std::string>();
+    if (p.is_absolute()) return {};
+    if (!h->local) {
+      return r_.err(at, what + ": airlock_prefix of a remote host must be an absolute path, not " + p.string());
+    }
+    h->vars["airlock_prefix"] = (base_dir_ / p).lexically_normal().string();
+    return {};
   }
 
   Reader r_;

@@ -127,7 +127,7 @@ TEST(Shipped, RollbackPlaybook) {
   EXPECT_EQ(testing::plan_site(*pb).phases[0].steps.at("gpu1")[2].params, (nlohmann::json{{"to", "previous"}}));
   pb->vars["rollback_to"] = "site-41";
   Plan named = testing::plan_site(*pb);
-  EXPECT_EQ(named.phases[0].steps.at("gpu1")[2].params, (nlohmann::json{{"release", "site-41"}}));
+  EXPECT_EQ(named.phases[0].steps.at("gpu1")[2].params, (nlohmann::json{{"to", "site-41"}}));  // a switch back
   EXPECT_NE(named.render_text().find("current -> releases/site-41"), std::string::npos);
   // The target is part of the digests: a rollback to another release redoes every step.
   EXPECT_NE(named.phases[0].steps.at("gpu1")[0].digest, plan.phases[0].steps.at("gpu1")[0].digest);

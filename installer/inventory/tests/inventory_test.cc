@@ -177,6 +177,17 @@ hosts:
   EXPECT_EQ(inv.hosts[3].identity_file, "");
 }
 
+TEST(Inventory, PrefixOfTheLocalHostIsTakenFromTheInventoryFolder) {
+  Inventory inv = parse_ok("hosts:\n  me: {local: true, vars: {airlock_prefix: ./demo/root}}\n"
+                           "  n1: {address: a, vars: {airlock_prefix: /srv/airlock}}\n");
+  EXPECT_EQ(inv.hosts[0].vars["airlock_prefix"], "/site/demo/root");
+  EXPECT_EQ(inv.hosts[1].vars["airlock_prefix"], "/srv/airlock");
+  auto r = parse_inventory("hosts:\n  n1: {address: a, vars: {airlock_prefix: demo}}\n", kFile);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().describe(),
+            "/site/inv.yaml:2:3: host n1: airlock_prefix of a remote host must be an absolute path, not demo: `n1`");
+}
+
 TEST(Inventory, Ranges) {
   Inventory inv = parse_ok(R"(hosts:
   "n[1-9/4]": {address: "192.168.0.[10-30/10]"}
