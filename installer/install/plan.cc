@@ -33,7 +33,7 @@ std::string summary(const PlanStep& s) {
     return out;
   }
   if (a == "images") {
-    std::string target = "registry";
+    std::string target = "registry " + text_of(p.value("registry", nlohmann::json("")));
     if (!p["images"].empty() && p["images"][0]["target"] == "runtime") target = text_of(p["images"][0]["runtime"]);
     return std::to_string(p["images"].size()) + " images -> " + target;
   }
