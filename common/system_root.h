@@ -56,6 +56,10 @@ Result<FsStats> statvfs_with_timeout(const std::string& path, std::chrono::milli
 // lexically without climbing above the root. "a/./b/../c" -> "a/c"; "/../x" -> "x"; "" = root.
 std::string normalize_rel(std::string_view rel);
 
+// The error for a failed operation on a root-relative path: "WHAT REL" (REL "/" for the root)
+// carrying errno `err`.
+Error rel_error(int err, const std::string& what, const std::string& rel);
+
 class SystemRoot {
  public:
   static constexpr uint64_t kDefaultMaxRead = 4ull << 20;
