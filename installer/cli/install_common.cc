@@ -260,7 +260,7 @@ struct RunProgress::State {
     char buf[320];
     std::snprintf(buf, sizeof buf, "phase %s (%zu/%zu): %zu/%zu nodes done, %zu running, %zu failed; %zu/%zu steps; %s sent",
                   p.name.c_str(), current + 1, phases.size(), p.done, total, running, p.failed, steps_done, steps,
-                  install::human_bytes(bytes).c_str());
+                  human_bytes(bytes).c_str());
     std::string s = buf;
     double e = eta(p, now);
     if (e >= 0 && p.done < total) {

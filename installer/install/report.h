@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "common/encoding.h"
 #include "installer/install/engine.h"
 #include "installer/install/plan.h"
 
@@ -39,8 +40,7 @@ nlohmann::json run_report_json(const Plan& plan, const RunResult& r, const std::
 std::string run_report_html(const Plan& plan, const RunResult& r, const std::vector<StepEvent>& events,
                             const RunReportInfo& info);
 
-// "1.5 MiB", "312 B"; "1.2 s", "3 min 4 s" (shared with the live progress line).
-std::string human_bytes(uint64_t n);
+// "1.2 s", "3 min 4 s" (shared with the live progress line; bytes: common's human_bytes).
 std::string human_duration_ms(int64_t ms);
 
 }  // namespace airlock::install
