@@ -295,7 +295,7 @@ void register_upgrade(CLI::App& app, Context& ctx) {
       "blobs that changed are sent, at the stage phase), start, health gate with soak, undrain. A node\n"
       "whose step or gate fails is switched back to its last good release, restarted and checked, and\n"
       "counts as failed; if its old release is unhealthy too the run stops and says so. Every event\n"
-      "is journaled: continue a killed run with `airlock upgrade --resume RUN`.\n"
+      "is journaled: continue a killed run with `airlock resume RUN` (= `airlock upgrade --resume RUN`).\n"
       "Exit: 0 upgraded, 2 bad input, 3 a node failed or the run stopped, 130 interrupted.");
   add_fleet_options(cmd, args->fleet, false);
   cmd->add_option("bundle", args->bundle, "The bundle (.airlock)");
@@ -316,7 +316,8 @@ void register_upgrade(CLI::App& app, Context& ctx) {
       "careful way as upgrade (playbooks/rollback.yaml: agents rolling - drain, stop, switch back with\n"
       "the config files airlock wrote for that release, restart, health, undrain - then the manager).\n"
       "--to: last-good (default: the release that last passed its health gate on each node), previous\n"
-      "(what `current` pointed at before its last switch) or a release name, e.g. site-1.\n"
+      "(what `current` pointed at before its last switch) or a release name, e.g. site-1. After a\n"
+      "successful upgrade the new release IS the last good one: go back with --to RELEASE (or previous).\n"
       "Exit: 0 done, 2 bad input, 3 a node failed or the run stopped, 130 interrupted.");
   add_fleet_options(rb, rargs->fleet, false);
   rb->add_option("--to", rargs->to, "last-good | previous | RELEASE (default: the playbook's, last-good)");

@@ -153,8 +153,9 @@ Status run_phase_node(const Plan& plan, const PhasePlan& phase, const inventory:
     std::string release = plan.release;
     if (switched_back) {
       TRY_ASSIGN(json now, s.node({"state", "get"}));
-      release = now["state"].value("current", "");
-      records = now["state"].value("records", json::object());
+      const json& ns = now.value("state", json::object());
+      release = ns.contains("current") && ns["current"].is_string() ? ns["current"].get<std::string>() : "";
+      if (ns.contains("records") && ns["records"].is_object()) records = ns["records"];
     }
     if (!release.empty()) {
       TRY_ASSIGN(json g, s.node({"mark-good", release}));

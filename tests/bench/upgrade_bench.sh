@@ -96,18 +96,22 @@ print(f"overhead: {wall - soak_wait:.1f} s = {100 * (wall - soak_wait) / soak_wa
       f"({(wall - soak_wait) / rounds:.2f} s per round: drain, stop, switch, start, first health answer, undrain)")
 print(f"whole upgrade: {total_ms / 1000:.1f} s (stage, prepare and manager phases: {t_first / 1000:.1f} s)")
 # Where a rolling node's time goes: mean duration per step of the rolling phase (the health
-# step includes its soak).
+# step includes its soak), and each node's time from its start to its ok (steps, records, checks).
 per = {}
 phase = roll[0][1]["phase"]
 for _, j in events:
     if j.get("type") == "step" and j["phase"] == phase:
         key = j["step"].split(".", 1)[1] if "." in j["step"] else j["step"]
         per.setdefault(key, []).append(j["duration_ms"])
-nodes = len(starts)
 print("mean ms per rolling step:", ", ".join(f"{k} {sum(v) / len(v):.0f}" for k, v in per.items()))
-steps_ms = sum(sum(v) for v in per.values()) / max(nodes, 1)
-print(f"per node: steps {steps_ms / 1000:.2f} s (of which soak {soak:g} s); "
-      f"{(wall * budget / nodes) - steps_ms / 1000 if nodes else 0:.2f} s more per node in the driver (checks, records, waiting for a slot)")
+t_start = {j["node"]: t for t, j in starts}
+node_s = [(t - t_start[j["node"]]) / 1000.0 for t, j in roll if j["event"] == "ok" and j["node"] in t_start]
+mean_node = sum(node_s) / len(node_s)
+ideal = rounds * mean_node
+print(f"per node, start to ok: mean {mean_node:.2f} s (soak {soak:g} s, the rest: drain, stop, config, switch, "
+      f"start, first health answer, undrain, records)")
+print(f"scheduling: {rounds} rounds x {mean_node:.2f} s = {ideal:.1f} s ideal vs {wall:.1f} s wall "
+      f"({100 * (wall - ideal) / ideal:+.1f}%)")
 vals = sorted(stage.values())
 print(f"stage bytes per node: min {vals[0]}, max {vals[-1]} (the changed testsvc blob only)")
 PY

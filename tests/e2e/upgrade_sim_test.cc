@@ -5,10 +5,12 @@
 //   * v1 -> v2 across 1 manager + 24 agents in batches: at no moment more than --max-unavailable
 //     agents down, all end on v2, and only the changed blob travelled (bytes per node);
 //   * a v2 whose health fails: the canary reverts by itself, the run stops, all serve v1;
+//   * ... and when its old release is unhealthy too: left out of service, the run stops at once;
 //   * a link taken down during a batch: that node is reported failed and left on v1, the budget
 //     holds, and once the link is back a new run completes;
 //   * the installer SIGKILLed mid-batch, then `airlock resume`: completes within the budget;
-//   * `airlock rollback --to site-1` takes every node back, config included.
+//   * a v1 bundle after v2 is refused (rollback protection); `airlock rollback --to site-1` takes
+//     every node back, config included, within its budget.
 // Needs root; skips without it. Each test has its own cluster, so ctest can run them in parallel.
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -20,6 +22,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 
 #include "tests/e2e/cli_harness.h"
@@ -361,6 +364,30 @@ TEST(UpgradeSim, AFailingCanaryRevertsByItselfAndTheRunStops) {
   for (const auto& n : agents_of(*s->c)) EXPECT_EQ(agent_version(*s->c, n), "v2") << n;
 }
 
+// The canary's v2 fails its gate and its old release (here: its kept v1 config, broken on
+// purpose) fails too: the node is left out of service and the run stops rather than flapping.
+TEST(UpgradeSim, AnOldReleaseThatIsUnhealthyTooStopsTheRun) {
+  SKIP_WITHOUT_SIM();
+  auto s = installed_site(2);
+  ASSERT_TRUE(s);
+  std::string kept = s->c->node_path("node002", "/var/lib/airlock/configs/site-1/etc/airlock/agent.conf");
+  std::string conf = read_all(kept);
+  auto at = conf.find("fail_health: false");
+  ASSERT_NE(at, std::string::npos) << kept << ": " << conf;
+  conf.replace(at, 18, "fail_health: true");
+  write_all(kept, conf);
+  std::string pb = playbook_copy(s->tmp, {{"deadline: 30s, soak: 3s", "deadline: 5s, soak: 1s"}},
+                                 {{"fail_health: false", "fail_health: true"}});
+  RunResult r = airlock(upgrade_args(*s, s->b->v2, {"--playbook", pb, "--max-unavailable", "1"}));
+  EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
+  EXPECT_NE(r.out.find("node002 is out of service and could not be brought back: stopping rather than flapping"),
+            std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("revert step agents.revert.3.health"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("LEFT OUT OF SERVICE (could not be brought back): node002"), std::string::npos) << r.out;
+  EXPECT_EQ(current_release(*s->c, "node002"), "site-1");
+  EXPECT_EQ(agent_version(*s->c, "node003"), "v1");  // never started
+}
+
 TEST(UpgradeSim, ALinkDownDuringABatchFailsThatNodeAndTheBudgetHolds) {
   SKIP_WITHOUT_SIM();
   auto s = installed_site(5);
@@ -426,7 +453,17 @@ TEST(UpgradeSim, KilledMidBatchThenResumedCompletesWithinTheBudget) {
   RunResult r = airlock({"resume", run_id, "--state", s->db, "--json"});
   json report = w.stop();
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
-  EXPECT_NE(r.out.find("\"event\":\"resume\""), std::string::npos) << r.out;
+  // The nodes that were being worked on at the kill were checked again first (still counted).
+  size_t rechecked = 0;
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);) {
+    json j = json::parse(line, nullptr, false);
+    if (j.is_object() && j.value("event", "") == "resume" && !j.value("node", "").empty()) {
+      ++rechecked;
+      EXPECT_LE(j["out_of_service"].get<int>(), 2) << j.dump();
+    }
+  }
+  EXPECT_GE(rechecked, 1u) << r.out;
   EXPECT_LE(report["max_down"].get<int>(), 2) << report.dump();
   EXPECT_TRUE(report["final_down"].empty()) << report.dump();
   for (const auto& [node, v] : report["final_versions"].items()) EXPECT_EQ(v, "v2") << node;
