@@ -160,6 +160,21 @@ Result<ActionResult> act_template(NodeSession& s, const json& p) {
   return ActionResult{sent ? "wrote " + dest : dest + " already up to date", sent, sent > 0};
 }
 
+// The host var airlock_services: "systemd" (the default) or "airlock-node", airlock-node's own
+// supervisor (`airlock-node service`, docs/node-side.md) for nodes without a usable systemd: a
+// prefix install as a non-root user, a container, CI. It runs the same unit file.
+Result<std::string> service_manager(const NodeSession& s) {
+  const json& vars = s.host().vars;
+  std::string manager = vars.is_object() && vars.contains("airlock_services") && vars["airlock_services"].is_string()
+                            ? vars["airlock_services"].get<std::string>()
+                            : "systemd";
+  if (manager != "systemd" && manager != "airlock-node") {
+    return make_error(Errc::kInvalidArgument, s.host().name + ": host var airlock_services is `" + manager +
+                                                  "`; expected systemd or airlock-node");
+  }
+  return manager;
+}
+
 // {"release":R}: this plan's release. {"to":"last-good"|"previous"|R}: a switch back (airlock-node
 // switch --to-last-good / --to-previous / R); then the configuration files airlock wrote for the
 // release switched to (snapshots under /var/lib/airlock/configs/<release>/, kept by the engine
@@ -197,7 +212,8 @@ Result<ActionResult> act_switch(NodeSession& s, const json& p) {
     ++files;
     if (line.rfind("/etc/systemd/", 0) == 0) units = true;
   }
-  if (units) {
+  TRY_ASSIGN(std::string manager, service_manager(s));
+  if (units && manager == "systemd") {  // airlock-node's supervisor reads the unit at each start
     TRY_ASSIGN(std::string out, s.must({"systemctl", "daemon-reload"}, std::chrono::seconds(120)));
   }
   std::string msg = (changed ? "current -> releases/" : "current already releases/") + release + " (" + to + ")";
@@ -205,9 +221,7 @@ Result<ActionResult> act_switch(NodeSession& s, const json& p) {
   return ActionResult{msg, 0, changed || files > 0};
 }
 
-// The host var airlock_services: "systemd" (the default) or "airlock-node", airlock-node's own
-// supervisor (`airlock-node service`, docs/node-side.md) for nodes without a usable systemd: a
-// prefix install as a non-root user, a container, CI. It runs the same unit file.
+// A service step through airlock-node's supervisor (host var airlock_services: airlock-node).
 Result<ActionResult> act_service_node(NodeSession& s, const json& p, const std::string& unit_path) {
   std::string name = p.value("name", "");
   std::string state = p.value("state", "started");
@@ -239,15 +253,8 @@ Result<ActionResult> act_service(NodeSession& s, const json& p) {
   std::string state = p.value("state", "started");
   auto minute = std::chrono::seconds(120);
   ActionResult r;
-  const json& vars = s.host().vars;
-  std::string manager = vars.is_object() && vars.contains("airlock_services") && vars["airlock_services"].is_string()
-                            ? vars["airlock_services"].get<std::string>()
-                            : "systemd";
+  TRY_ASSIGN(std::string manager, service_manager(s));
   if (manager == "airlock-node") return act_service_node(s, p, unit_path);
-  if (manager != "systemd") {
-    return make_error(Errc::kInvalidArgument, s.host().name + ": host var airlock_services is `" + manager +
-                                                  "`; expected systemd or airlock-node");
-  }
   if (state == "absent") {
     (void)s.run({"systemctl", "stop", name}, minute);
     (void)s.run({"systemctl", "disable", name}, minute);
