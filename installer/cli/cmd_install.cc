@@ -81,22 +81,14 @@ int run_install(const InstallArgs& in, Context& ctx) {
   std::string run_id;
   fleet::RunRecord run;
   if (!a.resume.empty()) {
-    auto r = (*db)->get_run(a.resume);
-    if (!r.ok()) return fail(r.error());
-    if (!*r) return fail(make_error(Errc::kNotFound, "no run " + a.resume + " in " + state_path));
-    run = **r;
+    auto stored = load_run(**db, a.resume, state_path);
+    if (!stored.ok()) return fail(stored.error());
+    run = stored->record;
     if (run.kind == "upgrade" || run.kind == "rollback") {
       return resume_rollout_run(a.resume, a.state, a.node_binary, a.json, a.quiet, ctx);
     }
-    json args = json::parse(run.args_json, nullptr, false);
-    if (args.is_discarded()) return fail(make_error(Errc::kParse, "run " + a.resume + ": unreadable arguments"));
-    a.fleet.inventory = args.value("inventory", "");
-    a.fleet.groups = args.value("groups", std::vector<std::string>{});
-    a.fleet.nodeset = args.value("nodes", "");
-    a.bundle = args.value("bundle", "");
-    a.pubs = args.value("pubs", std::vector<std::string>{});
-    a.playbook = args.value("playbook", "");
-    a.allow_downgrade = args.value("allow_downgrade", false);
+    const json& args = stored->args;
+    read_run_args(args, a.fleet, a.bundle, a.pubs, a.playbook, a.allow_downgrade);
     a.validation.rules = args.value("rules", "");
     a.validation.ignore = args.value("ignore", std::vector<std::string>{});
     a.validation.enforce_warnings = args.value("enforce_warnings", false);
@@ -196,14 +188,12 @@ int run_install(const InstallArgs& in, Context& ctx) {
   }
 
   if (a.resume.empty()) {
-    json args = {{"inventory", fs::absolute(a.fleet.inventory).string()}, {"groups", a.fleet.groups},
-                 {"nodes", a.fleet.nodeset}, {"bundle", fs::absolute(a.bundle).string()},
-                 {"pubs", json::array()}, {"playbook", *playbook_path}, {"allow_downgrade", a.allow_downgrade},
-                 {"rules", a.validation.rules.empty() ? "" : fs::absolute(a.validation.rules).string()},
-                 {"ignore", a.validation.ignore}, {"enforce_warnings", a.validation.enforce_warnings},
-                 {"skip_validation", a.skip_validation},
-                 {"report_dir", a.report_dir.empty() ? "" : fs::absolute(a.report_dir).string()}};
-    for (const auto& p : a.pubs) args["pubs"].push_back(fs::absolute(p).string());
+    json args = run_args_json(a.fleet, a.bundle, a.pubs, *playbook_path, a.allow_downgrade);
+    args["rules"] = a.validation.rules.empty() ? "" : fs::absolute(a.validation.rules).string();
+    args["ignore"] = a.validation.ignore;
+    args["enforce_warnings"] = a.validation.enforce_warnings;
+    args["skip_validation"] = a.skip_validation;
+    args["report_dir"] = a.report_dir.empty() ? "" : fs::absolute(a.report_dir).string();
     run = {run_id, "install", now_ns(), 0, "running", args.dump()};
   } else {
     run.status = "running";

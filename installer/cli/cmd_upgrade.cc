@@ -62,25 +62,17 @@ int run_rollout(const RolloutArgs& in, Context& ctx) {
   std::string run_id;
   fleet::RunRecord run;
   if (!a.resume.empty()) {
-    auto r = (*db)->get_run(a.resume);
-    if (!r.ok()) return fail(r.error());
-    if (!*r) return fail(make_error(Errc::kNotFound, "no run " + a.resume + " in " + state_path));
-    run = **r;
+    auto stored = load_run(**db, a.resume, state_path);
+    if (!stored.ok()) return fail(stored.error());
+    run = stored->record;
     if (run.kind != "upgrade" && run.kind != "rollback") {
       return fail(make_error(Errc::kInvalidArgument, "run " + a.resume + " is an " + run.kind +
                                                          " run: continue it with `airlock resume " + a.resume + "`"));
     }
-    json args = json::parse(run.args_json, nullptr, false);
-    if (args.is_discarded()) return fail(make_error(Errc::kParse, "run " + a.resume + ": unreadable arguments"));
+    const json& args = stored->args;
     a.kind = run.kind;
-    a.fleet.inventory = args.value("inventory", "");
-    a.fleet.groups = args.value("groups", std::vector<std::string>{});
-    a.fleet.nodeset = args.value("nodes", "");
-    a.bundle = args.value("bundle", "");
-    a.pubs = args.value("pubs", std::vector<std::string>{});
-    a.playbook = args.value("playbook", "");
+    read_run_args(args, a.fleet, a.bundle, a.pubs, a.playbook, a.allow_downgrade);
     a.to = args.value("to", "");
-    a.allow_downgrade = args.value("allow_downgrade", false);
     a.batches = args.value("batches", "");
     a.canary = args.value("canary", "");
     a.max_unavailable = args.value("max_unavailable", "");
@@ -151,19 +143,12 @@ int run_rollout(const RolloutArgs& in, Context& ctx) {
 
   if (run_id.empty()) {
     run_id = new_run_id(a.kind);
-    json args = {{"inventory", fs::absolute(a.fleet.inventory).string()},
-                 {"groups", a.fleet.groups},
-                 {"nodes", a.fleet.nodeset},
-                 {"bundle", a.bundle.empty() ? "" : fs::absolute(a.bundle).string()},
-                 {"pubs", json::array()},
-                 {"playbook", *playbook_path},
-                 {"to", a.to},
-                 {"allow_downgrade", a.allow_downgrade},
-                 {"batches", a.batches},
-                 {"canary", a.canary},
-                 {"max_unavailable", a.max_unavailable},
-                 {"max_fail", a.max_fail}};
-    for (const auto& p : a.pubs) args["pubs"].push_back(fs::absolute(p).string());
+    json args = run_args_json(a.fleet, a.bundle, a.pubs, *playbook_path, a.allow_downgrade);
+    args["to"] = a.to;
+    args["batches"] = a.batches;
+    args["canary"] = a.canary;
+    args["max_unavailable"] = a.max_unavailable;
+    args["max_fail"] = a.max_fail;
     run = {run_id, a.kind, now_ns(), 0, "running", args.dump()};
   } else {
     run.status = "running";

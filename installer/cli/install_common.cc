@@ -118,6 +118,38 @@ Status probe_for_run(transport::TransportFactory& sessions, const std::vector<co
   return {};
 }
 
+json run_args_json(const FleetArgs& fleet, const std::string& bundle, const std::vector<std::string>& pubs,
+                   const std::string& playbook, bool allow_downgrade) {
+  json args = {{"inventory", fs::absolute(fleet.inventory).string()},
+               {"groups", fleet.groups},
+               {"nodes", fleet.nodeset},
+               {"bundle", bundle.empty() ? "" : fs::absolute(bundle).string()},
+               {"pubs", json::array()},
+               {"playbook", playbook},
+               {"allow_downgrade", allow_downgrade}};
+  for (const auto& p : pubs) args["pubs"].push_back(fs::absolute(p).string());
+  return args;
+}
+
+void read_run_args(const json& args, FleetArgs& fleet, std::string& bundle, std::vector<std::string>& pubs,
+                   std::string& playbook, bool& allow_downgrade) {
+  fleet.inventory = args.value("inventory", "");
+  fleet.groups = args.value("groups", std::vector<std::string>{});
+  fleet.nodeset = args.value("nodes", "");
+  bundle = args.value("bundle", "");
+  pubs = args.value("pubs", std::vector<std::string>{});
+  playbook = args.value("playbook", "");
+  allow_downgrade = args.value("allow_downgrade", false);
+}
+
+Result<StoredRun> load_run(fleet::StateDb& db, const std::string& id, const std::string& state_path) {
+  TRY_ASSIGN(auto r, db.get_run(id));
+  if (!r) return make_error(Errc::kNotFound, "no run " + id + " in " + state_path);
+  json args = json::parse(r->args_json, nullptr, false);
+  if (args.is_discarded() || !args.is_object()) return make_error(Errc::kParse, "run " + id + ": unreadable arguments");
+  return StoredRun{*r, std::move(args)};
+}
+
 Result<std::map<std::string, json>> latest_facts(fleet::StateDb& db) {
   TRY_ASSIGN(auto latest, db.latest_facts());
   std::map<std::string, json> facts;

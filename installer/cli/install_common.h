@@ -14,6 +14,7 @@
 
 #include "bundle/manifest.h"
 #include "common/result.h"
+#include "installer/cli/fleet_options.h"
 #include "installer/fleet/state_db.h"
 #include "installer/install/engine.h"
 #include "installer/install/plan.h"
@@ -54,6 +55,21 @@ Result<Verified> verify_and_extract(const BundleInput& a, const std::string& sta
 Status probe_for_run(transport::TransportFactory& sessions, const std::vector<const inventory::Host*>& hosts,
                      const std::string& node_bin, const std::string& node_sha_hex, fleet::StateDb& db, int fanout,
                      bool display, const std::string& run_kind);
+
+// What every run kind stores in its run record and `resume` reads back: the inventory and node
+// selection, the bundle and its keys, the playbook, --allow-downgrade (paths made absolute; an
+// empty bundle stays empty). A kind adds its own keys to the object.
+nlohmann::json run_args_json(const FleetArgs& fleet, const std::string& bundle, const std::vector<std::string>& pubs,
+                             const std::string& playbook, bool allow_downgrade);
+void read_run_args(const nlohmann::json& args, FleetArgs& fleet, std::string& bundle, std::vector<std::string>& pubs,
+                   std::string& playbook, bool& allow_downgrade);
+
+// The run record `id` and its stored arguments; errors name the run and the database.
+struct StoredRun {
+  fleet::RunRecord record;
+  nlohmann::json args;
+};
+Result<StoredRun> load_run(fleet::StateDb& db, const std::string& id, const std::string& state_path);
 
 // The latest facts of every node in the database (node -> facts JSON).
 Result<std::map<std::string, nlohmann::json>> latest_facts(fleet::StateDb& db);
