@@ -262,18 +262,22 @@ RunResult apply_plan(const Plan& plan, const inventory::Inventory& inv, transpor
   return result;
 }
 
-std::string render_run_summary(const Plan& plan, const RunResult& r) {
+std::string render_phase_lines(const RunResult& r, const std::string& not_started) {
   std::string s;
   for (const auto& p : r.phases) {
     s += "phase " + p.name + ": " + std::to_string(p.ok.size()) + " ok";
     if (!p.ok.empty()) s += " (" + inventory::fold_nodeset(p.ok) + ")";
     if (!p.failed.empty()) s += ", " + std::to_string(p.failed.size()) + " failed (" + inventory::fold_nodeset(p.failed) + ")";
     if (!p.not_started.empty()) {
-      s += ", " + std::to_string(p.not_started.size()) + " skipped after an earlier failure (" +
-           inventory::fold_nodeset(p.not_started) + ")";
+      s += ", " + std::to_string(p.not_started.size()) + " " + not_started + " (" + inventory::fold_nodeset(p.not_started) + ")";
     }
     s += p.exceeded ? "  [exceeded max_fail]\n" : "\n";
   }
+  return s;
+}
+
+std::string render_run_summary(const Plan& plan, const RunResult& r) {
+  std::string s = render_phase_lines(r, "skipped after an earlier failure");
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(r.bytes_sent) / (1 << 20));
   s += "\n" + std::to_string(r.changed) + " step(s) changed something, " + std::to_string(r.unchanged) +

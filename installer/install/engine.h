@@ -104,6 +104,8 @@ RunResult apply_plan(const Plan& plan, const inventory::Inventory& inv, transpor
                      fleet::StateDb& db, const EngineOptions& opts, const std::function<void(const StepEvent&)>& on_event,
                      EngineControl* control = nullptr);
 
+// One line per phase: nodes ok, failed, and not started (`not_started` says why they were not).
+std::string render_phase_lines(const RunResult& r, const std::string& not_started);
 // Human summary of a run (per phase counts, failures with reasons).
 std::string render_run_summary(const Plan& plan, const RunResult& r);
 nlohmann::json run_result_json(const RunResult& r);

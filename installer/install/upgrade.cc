@@ -399,16 +399,7 @@ UpgradeResult run_upgrade(const Plan& plan, const inventory::Inventory& inv, tra
 
 std::string render_upgrade_summary(const Plan& plan, const UpgradeResult& u, const std::string& verb) {
   const RunResult& r = u.run;
-  std::string s;
-  for (const auto& p : r.phases) {
-    s += "phase " + p.name + ": " + std::to_string(p.ok.size()) + " ok";
-    if (!p.ok.empty()) s += " (" + inventory::fold_nodeset(p.ok) + ")";
-    if (!p.failed.empty()) s += ", " + std::to_string(p.failed.size()) + " failed (" + inventory::fold_nodeset(p.failed) + ")";
-    if (!p.not_started.empty()) {
-      s += ", " + std::to_string(p.not_started.size()) + " not started (" + inventory::fold_nodeset(p.not_started) + ")";
-    }
-    s += p.exceeded ? "  [exceeded max_fail]\n" : "\n";
-  }
+  std::string s = render_phase_lines(r, "not started");
   for (const auto& [phase, snap] : u.rollouts) {
     s += "rolling phase " + phase + ": max_unavailable " + std::to_string(snap.value("max_unavailable", 0)) +
          ", at most " + std::to_string(u.max_out_of_service) + " out of service at once\n";
