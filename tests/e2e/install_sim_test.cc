@@ -16,11 +16,15 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
+#include <unistd.h>
 
 #include "installer/fleet/state_db.h"
 #include "tests/e2e/cli_harness.h"
@@ -192,6 +196,59 @@ TEST(InstallSim, ManagerAndTwelveAgentsThenANoOpReRun) {
   EXPECT_EQ(registered_agents(*c), 12);
 }
 
+// One run of `airlock ARGS` (with --json): reads its records as they come and SIGKILLs it right
+// after the `kill_after`-th step record that changed something (0: lets it finish). Returns the
+// run id (from its "run" record), whether it was killed, and the (node, step) pairs it
+// reported changed.
+struct KilledRun {
+  std::string run_id;
+  bool killed = false;
+  std::vector<std::pair<std::string, std::string>> changed;
+};
+
+KilledRun run_and_kill(std::vector<std::string> args, int kill_after) {
+  KilledRun out;
+  args.insert(args.begin(), AIRLOCK_BIN);
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  int fds[2];
+  if (::pipe(fds) != 0) return out;
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+  posix_spawn_file_actions_addclose(&fa, fds[0]);
+  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, AIRLOCK_BIN, &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  ::close(fds[1]);
+  if (rc != 0) {
+    ::close(fds[0]);
+    return out;
+  }
+  FILE* f = ::fdopen(fds[0], "r");
+  char* line = nullptr;
+  size_t cap = 0;
+  int changed = 0;
+  while (::getline(&line, &cap, f) > 0) {
+    json j = json::parse(line, nullptr, false);
+    if (!j.is_object()) continue;
+    if (j.value("type", "") == "run") out.run_id = j.value("run", "");
+    if (j.value("type", "") != "step" || j.value("status", "") != "changed") continue;
+    out.changed.emplace_back(j.value("node", ""), j.value("step", ""));
+    if (kill_after > 0 && ++changed == kill_after) {
+      ::kill(pid, SIGKILL);
+      out.killed = true;
+      break;
+    }
+  }
+  std::free(line);
+  std::fclose(f);
+  ::waitpid(pid, nullptr, 0);
+  return out;
+}
+
 TEST(InstallSim, KilledInstallerResumesWithEveryStepDoneOnce) {
   SKIP_WITHOUT_SIM();
   auto b = make_site_bundle();
@@ -199,50 +256,53 @@ TEST(InstallSim, KilledInstallerResumesWithEveryStepDoneOnce) {
   ASSERT_TRUE(c);
   TempDir tmp;
   std::string db = tmp / "state.db";
-  // Kill the installer at a few points: after the agents' phase has begun, the run is resumed.
+  // SIGKILL at several points (in the stage phase, among the drivers, during the agents' phase),
+  // each time right after a step finished; then `resume` until the run completes.
   auto args = install_args(*c, *b, db);
-  args.insert(args.begin(), AIRLOCK_BIN);
   args.push_back("--json");
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid;
-  posix_spawn_file_actions_t fa;  // its --json records are not this test's output
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  ASSERT_EQ(posix_spawn(&pid, AIRLOCK_BIN, &fa, nullptr, argv.data(), environ), 0);
-  posix_spawn_file_actions_destroy(&fa);
-  // Wait until some agent has switched (mid-way through the agents phase), then SIGKILL.
-  auto deadline = std::chrono::steady_clock::now() + 120s;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (std::filesystem::exists(c->node_path("node003", "/opt/airlock/current"))) break;
-    std::this_thread::sleep_for(20ms);
-  }
-  ::kill(pid, SIGKILL);
-  ::waitpid(pid, nullptr, 0);
+  std::vector<KilledRun> runs;
+  runs.push_back(run_and_kill(args, 3));
+  ASSERT_TRUE(runs.back().killed) << "the install finished before its 3rd changed step";
+  std::string run_id = runs.back().run_id;
+  ASSERT_FALSE(run_id.empty());
 
   RunResult st = airlock({"status", "--state", db, "--json"});
   ASSERT_EQ(st.exit_code, 0) << st.err;
-  json runs = json::parse(st.out);
-  ASSERT_EQ(runs.size(), 1u) << st.out;
-  std::string run_id = runs[0]["run"];
-  EXPECT_EQ(runs[0]["status"], "running");
+  json listed = json::parse(st.out);
+  ASSERT_EQ(listed.size(), 1u) << st.out;
+  EXPECT_EQ(listed[0]["run"], run_id);
+  EXPECT_EQ(listed[0]["status"], "running");
 
-  RunResult r = airlock({"resume", run_id, "--state", db, "-q"});
-  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-  EXPECT_NE(r.out.find("release site-1 installed"), std::string::npos) << r.out;
-  EXPECT_EQ(registered_agents(*c), 4);
-
-  // Exactly once: the journal has one "done" per (node, step) that changed something, and the
-  // driver layer ran once per node.
-  auto store = fleet::StateDb::open(db);
-  ASSERT_TRUE(store.ok());
-  for (const auto& n : c->nodes()) {
-    if (n != "node001") EXPECT_EQ(driver_runs(*c, n), 1) << n;
+  for (int kill_after : {6, 12, 0}) {
+    runs.push_back(run_and_kill({"resume", run_id, "--state", db, "--json"}, kill_after));
+    EXPECT_EQ(runs.back().killed, kill_after != 0) << "resume killed after " << kill_after;
+    EXPECT_EQ(runs.back().run_id, run_id);
   }
   st = airlock({"status", run_id, "--state", db, "--json"});
   json s = json::parse(st.out);
-  EXPECT_EQ(s["status"], "ok");
+  EXPECT_EQ(s["status"], "ok") << st.out;
+  EXPECT_EQ(registered_agents(*c), 4);
+
+  // Exactly once: no run re-did a step an earlier run had reported changed, and the driver layer
+  // ran once per agent.
+  std::map<std::pair<std::string, std::string>, size_t> first_run;
+  size_t total = 0;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    for (const auto& step : runs[i].changed) {
+      auto [it, added] = first_run.emplace(step, i);
+      EXPECT_TRUE(added) << step.first << " " << step.second << ": changed in run " << it->second << " and again in "
+                         << i;
+      ++total;
+    }
+  }
+  EXPECT_GT(total, 20u);
+  for (const auto& n : c->nodes()) {
+    if (n != "node001") EXPECT_EQ(driver_runs(*c, n), 1) << n;
+  }
+  // A last re-run of the same install changes nothing.
+  KilledRun again = run_and_kill(args, 0);
+  EXPECT_TRUE(again.changed.empty()) << again.changed.size() << " step(s) changed, first "
+                                     << (again.changed.empty() ? "" : again.changed[0].first + " " + again.changed[0].second);
 }
 
 TEST(InstallSim, AFullDiskOrADeadSshdFailsThatNodeAlone) {
