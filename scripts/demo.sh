@@ -90,9 +90,21 @@ if why=$("$SIM" check 2>&1) && [ "$why" = ok ]; then
   step "$AIRLOCK" install -i "$INV" "$DEMO/site.airlock" --pub "$DEMO/ops.pub" --state "$DEMO/state.db" --plan
   step "$AIRLOCK" install -i "$INV" "$DEMO/site.airlock" --pub "$DEMO/ops.pub" --state "$DEMO/state.db" --skip-validation
   step "$AIRLOCK" install -i "$INV" "$DEMO/site.airlock" --pub "$DEMO/ops.pub" --state "$DEMO/state.db" --skip-validation -q
+  # A v2 of the site (bundle version 2, a changed service binary) rolled out: the canary, then
+  # batches, never more than 2 agents out of service; then the whole site taken back to v1.
+  V2="$DEMO/site-v2"
+  rm -rf "$V2" && mkdir -p "$V2/build"
+  cp "$ROOT/examples/site/build/airlock-testsvc" "$ROOT/examples/site/build/nvidia-test-layer.tar.gz" "$V2/build/"
+  cp "$ROOT/examples/site/bundle.yaml" "$V2/"
+  printf '\nairlock-testsvc v2 (demo)\n' >> "$V2/build/airlock-testsvc"
+  sed -i -e 's/^  version: 1$/  version: 2/' -e 's/release: "v1"/release: "v2"/' "$V2/bundle.yaml"
+  step "$AIRLOCK" bundle create -q -f "$V2/bundle.yaml" -o "$DEMO/site-v2.airlock" --key "$DEMO/ops.key"
+  step "$AIRLOCK" upgrade -i "$INV" "$DEMO/site-v2.airlock" --pub "$DEMO/ops.pub" --state "$DEMO/state.db" \
+    --batches 1,50% --max-unavailable 2
+  step "$AIRLOCK" rollback -i "$INV" --to site-1 --state "$DEMO/state.db" --max-unavailable 2 -q
   step "$AIRLOCK" status --state "$DEMO/state.db"
   if command -v chromium >/dev/null; then
-    step chromium --headless --no-sandbox --screenshot="$DEMO/report.png" --window-size=1400,2000 "file://$DEMO/report.html"
+    step chromium --headless --no-sandbox --screenshot="$DEMO/report.png" --window-size=1400,2000 "file://$DEMO/report.html" 2>/dev/null
   fi
 else
   echo "demo: skipping the simulated cluster: $why"

@@ -226,7 +226,7 @@ int run_rollout(const RolloutArgs& in, Context& ctx) {
     std::printf("%s\n", report.dump().c_str());
   } else {
     std::printf("run %s\n", run_id.c_str());
-    std::fputs(install::render_upgrade_summary(*plan, result, a.kind).c_str(), stdout);
+    std::fputs(install::render_upgrade_summary(*plan, result, a.kind, upgrade ? "" : (a.to.empty() ? "last-good" : a.to)).c_str(), stdout);
   }
   if (result.run.interrupted) return 130;
   return result.run.ok() ? 0 : kExitEnvironment;

@@ -16,6 +16,7 @@
 #include "bundle/verify.h"
 #include "common/fs.h"
 #include "common/log.h"
+#include "common/progress.h"
 #include "common/sha256.h"
 #include "installer/cli/commands.h"
 #include "installer/fleet/executor.h"
@@ -67,7 +68,7 @@ Result<Verified> verify_and_extract(const BundleInput& a, const std::string& sta
   if (vo.keys.empty()) return make_error(Errc::kInvalidArgument, "give the bundle's public key(s) with --pub");
   vo.now = std::time(nullptr);
   vo.allow_expired = a.allow_expired;
-  vo.progress = a.progress;
+  vo.progress = a.progress && Progress::stderr_is_tty();
   TRY_ASSIGN(bundle::VerifyResult first, bundle::verify_bundle(a.bundle, vo));
   std::string dir = state_dir + "/bundles/" + std::string(digest_hex(first.manifest_digest));
   std::error_code ec;

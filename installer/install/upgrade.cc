@@ -397,7 +397,8 @@ UpgradeResult run_upgrade(const Plan& plan, const inventory::Inventory& inv, tra
   return out;
 }
 
-std::string render_upgrade_summary(const Plan& plan, const UpgradeResult& u, const std::string& verb) {
+std::string render_upgrade_summary(const Plan& plan, const UpgradeResult& u, const std::string& verb,
+                                   const std::string& target) {
   const RunResult& r = u.run;
   std::string s = render_phase_lines(r, "not started");
   for (const auto& [phase, snap] : u.rollouts) {
@@ -416,7 +417,7 @@ std::string render_upgrade_summary(const Plan& plan, const UpgradeResult& u, con
   }
   if (r.stopped) s += "\nstopped: " + r.stop_reason + "\n";
   if (r.interrupted) s += "\ninterrupted: continue with `airlock " + verb + " --resume RUN`\n";
-  if (r.ok()) s += "\n" + verb + " to " + plan.release + " complete\n";
+  if (r.ok()) s += "\n" + verb + " to " + (target.empty() ? plan.release : target) + " complete\n";
   return s;
 }
 

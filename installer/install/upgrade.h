@@ -93,7 +93,10 @@ UpgradeResult run_upgrade(const Plan& plan, const inventory::Inventory& inv, tra
                           const std::function<void(const StepEvent&)>& on_step,
                           const std::function<void(const RolloutEvent&)>& on_rollout, UpgradeControl* control);
 
-std::string render_upgrade_summary(const Plan& plan, const UpgradeResult& r, const std::string& verb);
+// Per phase lines, the rollout, failures; "VERB to TARGET complete" (TARGET: the plan's release
+// when empty; a rollback names where it went).
+std::string render_upgrade_summary(const Plan& plan, const UpgradeResult& r, const std::string& verb,
+                                   const std::string& target = "");
 nlohmann::json upgrade_result_json(const UpgradeResult& r);
 
 }  // namespace airlock::install
