@@ -16,22 +16,9 @@
 
 #include "common/result.h"
 #include "node/layout.h"
+#include "node/unit_file.h"
 
 namespace airlock::node {
-
-// What the supervisor takes from a unit file.
-struct UnitSpec {
-  std::string path;                        // the file, for messages
-  std::vector<std::string> exec_start;     // argv; [0] is absolute
-  std::vector<std::string> environment;    // "KEY=VALUE", in order (later wins)
-  std::string working_directory;           // "" = "/"
-  bool working_directory_optional = false; // "WorkingDirectory=-/path"
-  int kill_signal = SIGTERM;
-  int64_t timeout_stop_ms = 90000;         // systemd's default
-};
-
-// Parses unit text; `path` names it in errors ("PATH:LINE: message: `text`").
-Result<UnitSpec> parse_unit(std::string_view text, const std::string& path);
 
 // A service name: 1..128 of [A-Za-z0-9:_.@-], not starting with '.' or '-'; ".service" is
 // stripped by the CLI before this check.
