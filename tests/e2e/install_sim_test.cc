@@ -41,18 +41,6 @@ using namespace std::chrono_literals;
 
 const std::string kSynthetic = std::string(AIRLOCK_FIXTURES) + "/nodes/synthetic";
 
-std::string skip_reason() {
-  if (auto why = SimCluster::skip_reason(); !why.empty()) return why;
-  return SimCluster::services_skip_reason();
-}
-
-#define SKIP_WITHOUT_SIM()                 \
-  do {                                     \
-    if (auto why = skip_reason(); !why.empty()) { \
-      GTEST_SKIP() << why;                 \
-    }                                      \
-  } while (0)
-
 // The example site's bundle (examples/site), signed with a fresh key.
 struct SiteBundle {
   TempDir dir;
@@ -146,7 +134,7 @@ json check_run_report(const std::string& state_dir, const std::string& run_id) {
 }
 
 TEST(InstallSim, ManagerAndTwelveAgentsThenANoOpReRun) {
-  SKIP_WITHOUT_SIM();
+  SKIP_WITHOUT_SIM_SERVICES();
   auto b = make_site_bundle();
   auto c = start_site(12);
   ASSERT_TRUE(c);
@@ -250,7 +238,7 @@ KilledRun run_and_kill(std::vector<std::string> args, int kill_after) {
 }
 
 TEST(InstallSim, KilledInstallerResumesWithEveryStepDoneOnce) {
-  SKIP_WITHOUT_SIM();
+  SKIP_WITHOUT_SIM_SERVICES();
   auto b = make_site_bundle();
   auto c = start_site(4);
   ASSERT_TRUE(c);
@@ -306,7 +294,7 @@ TEST(InstallSim, KilledInstallerResumesWithEveryStepDoneOnce) {
 }
 
 TEST(InstallSim, AFullDiskOrADeadSshdFailsThatNodeAlone) {
-  SKIP_WITHOUT_SIM();
+  SKIP_WITHOUT_SIM_SERVICES();
   auto b = make_site_bundle();
   auto c = start_site(4, "64M");
   ASSERT_TRUE(c);
@@ -342,7 +330,7 @@ TEST(InstallSim, AFullDiskOrADeadSshdFailsThatNodeAlone) {
 }
 
 TEST(InstallSim, ValidationFailuresRefuseTheInstallUnlessSkipped) {
-  SKIP_WITHOUT_SIM();
+  SKIP_WITHOUT_SIM_SERVICES();
   auto b = make_site_bundle();
   auto c = start_site(2);
   ASSERT_TRUE(c);
@@ -457,7 +445,7 @@ phases:
 )";
 
 TEST(InstallSim, SshdKilledMidStepFailsThatNodeAndResumeFinishesIt) {
-  SKIP_WITHOUT_SIM();
+  SKIP_WITHOUT_SIM_SERVICES();
   auto b = make_site_bundle();
   auto c = start_site(3);
   ASSERT_TRUE(c);
@@ -537,7 +525,7 @@ TEST(InstallSim, SshdKilledMidStepFailsThatNodeAndResumeFinishesIt) {
 }
 
 TEST(InstallSim, AnInterruptedInstallWritesItsReport) {
-  SKIP_WITHOUT_SIM();
+  SKIP_WITHOUT_SIM_SERVICES();
   auto b = make_site_bundle();
   auto c = start_site(2);
   ASSERT_TRUE(c);

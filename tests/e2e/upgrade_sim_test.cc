@@ -40,18 +40,6 @@ using namespace std::chrono_literals;
 
 const std::string kSynthetic = std::string(AIRLOCK_FIXTURES) + "/nodes/synthetic";
 
-std::string skip_reason() {
-  if (auto why = SimCluster::skip_reason(); !why.empty()) return why;
-  return SimCluster::services_skip_reason();
-}
-
-#define SKIP_WITHOUT_SIM()                        \
-  do {                                            \
-    if (auto why = skip_reason(); !why.empty()) { \
-      GTEST_SKIP() << why;                        \
-    }                                             \
-  } while (0)
-
 double since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -291,7 +279,7 @@ std::vector<std::string> with_bin(std::vector<std::string> a) {
 }
 
 TEST(UpgradeSim, RollingV1ToV2AcrossTwentyFourAgentsWithinTheBudget) {
-  SKIP_WITHOUT_SIM();
+  SKIP_WITHOUT_SIM_SERVICES();
   auto s = installed_site(24);
   ASSERT_TRUE(s);
   Watcher w;
@@ -335,7 +323,7 @@ TEST(UpgradeSim, RollingV1ToV2AcrossTwentyFourAgentsWithinTheBudget) {
 }
 
 TEST(UpgradeSim, AFailingCanaryRevertsByItselfAndTheRunStops) {
-  SKIP_WITHOUT_SIM();
+  SKIP_WITHOUT_SIM_SERVICES();
   auto s = installed_site(4);
   ASSERT_TRUE(s);
   std::string pb = playbook_copy(s->tmp, {{"deadline: 30s, soak: 3s", "deadline: 6s, soak: 1s"}},
@@ -367,7 +355,7 @@ TEST(UpgradeSim, AFailingCanaryRevertsByItselfAndTheRunStops) {
 // The canary's v2 fails its gate and its old release (here: its kept v1 config, broken on
 // purpose) fails too: the node is left out of service and the run stops rather than flapping.
 TEST(UpgradeSim, AnOldReleaseThatIsUnhealthyTooStopsTheRun) {
-  SKIP_WITHOUT_SIM();
+  SKIP_WITHOUT_SIM_SERVICES();
   auto s = installed_site(2);
   ASSERT_TRUE(s);
   std::string kept = s->c->node_path("node002", "/var/lib/airlock/configs/site-1/etc/airlock/agent.conf");
@@ -389,7 +377,7 @@ TEST(UpgradeSim, AnOldReleaseThatIsUnhealthyTooStopsTheRun) {
 }
 
 TEST(UpgradeSim, ALinkDownDuringABatchFailsThatNodeAndTheBudgetHolds) {
-  SKIP_WITHOUT_SIM();
+  SKIP_WITHOUT_SIM_SERVICES();
   auto s = installed_site(5);
   ASSERT_TRUE(s);
   Watcher w;
@@ -426,7 +414,7 @@ TEST(UpgradeSim, ALinkDownDuringABatchFailsThatNodeAndTheBudgetHolds) {
 }
 
 TEST(UpgradeSim, KilledMidBatchThenResumedCompletesWithinTheBudget) {
-  SKIP_WITHOUT_SIM();
+  SKIP_WITHOUT_SIM_SERVICES();
   auto s = installed_site(6);
   ASSERT_TRUE(s);
   Watcher w;
@@ -472,7 +460,7 @@ TEST(UpgradeSim, KilledMidBatchThenResumedCompletesWithinTheBudget) {
 }
 
 TEST(UpgradeSim, RollbackTakesEveryNodeBackWithItsConfig) {
-  SKIP_WITHOUT_SIM();
+  SKIP_WITHOUT_SIM_SERVICES();
   auto s = installed_site(3);
   ASSERT_TRUE(s);
   RunResult r = airlock(upgrade_args(*s, s->b->v2, {"--max-unavailable", "2", "-q"}));

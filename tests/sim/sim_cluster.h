@@ -54,6 +54,11 @@ class SimCluster {
   // Empty when `up` will give nodes the daemonless systemctl (services run for real); otherwise
   // why not (it is not unpacked here: run scripts/setup.sh), for GTEST_SKIP().
   static std::string services_skip_reason();
+  // Both: empty when a cluster whose nodes run services for real can start here.
+  static std::string services_cluster_skip_reason() {
+    if (auto why = skip_reason(); !why.empty()) return why;
+    return services_skip_reason();
+  }
 
   ~SimCluster();
   SimCluster(const SimCluster&) = delete;
@@ -109,3 +114,13 @@ class SimCluster {
 };
 
 }  // namespace airlock::sim
+
+// In a test that needs a cluster whose services run for real: skips it, saying why, when this
+// machine cannot start one.
+#define SKIP_WITHOUT_SIM_SERVICES()                                                       \
+  do {                                                                                     \
+    if (auto why = ::airlock::sim::SimCluster::services_cluster_skip_reason(); !why.empty()) { \
+      GTEST_SKIP() << why;                                                                 \
+    }                                                                                      \
+  } while (0)
+
